@@ -1,0 +1,70 @@
+"""Values that cross stage boundaries. Times are seconds.
+
+Sign convention everywhere: a time map sends a dub time to an original time,
+`orig_t = orig_start + (dub_t - dub_start) * speed`; speed > 1 means the dub runs
+faster than the original (a PAL transfer of a 23.976 fps film: 1.0427).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One piece of evidence that `dub_t` (dub timeline) plays at `orig_t` (original).
+
+    `score` is the evidence's strength: for audio anchors the correlation peak's
+    z-score; for speech anchors a similarity-derived weight on the same scale
+    (~5 weak, >= 10 strong). `source` is "audio" or "speech".
+    """
+
+    dub_t: float
+    orig_t: float
+    score: float
+    source: str = "audio"
+
+
+@dataclass(frozen=True)
+class PhrasePair:
+    """A dub phrase matched to an original phrase by meaning (speech path)."""
+
+    dub_start: float
+    dub_end: float
+    dub_text: str
+    orig_start: float
+    orig_end: float
+    orig_text: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    anchors: list[Anchor]
+    pairs: list[PhrasePair]
+    orig_language: str | None       # Whisper code, e.g. "en"
+    dub_language: str | None
+    timings: dict[str, float] = field(default_factory=dict)  # e.g. rtf per track
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    original: Path
+    dub: Path
+    output: Path | None = None            # None: analyze only
+    report_path: Path | None = None
+    dub_lang: str | None = None           # ISO 639-2 tag forced by the user
+    gap_fill: str | None = None           # silence | original (None: settings)
+    mode: str | None = None               # auto | audio | speech (None: settings)
+    orig_audio_track: int | None = None   # N-th audio stream (0-based) of each file
+    dub_audio_track: int | None = None
+    title: str | None = None              # dub track title; default "<Language> (SyncDub)"
+
+
+@dataclass
+class SyncResult:
+    output: Path | None
+    confidence: float
+    speed: float
+    report: dict[str, Any]
