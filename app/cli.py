@@ -1,0 +1,163 @@
+"""Command line: `python -m app sync|analyze ...` (also `./start.sh cli ...`).
+
+Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream...);
+3 refused: the files do not seem to be the same film (nothing written);
+4 other failure (ffmpeg, model); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from app.errors import AlignmentError, InputError, SyncDubError
+from app.services.progress import Progress
+from app.services.types import SyncRequest
+
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
+
+
+class ProgressBar:
+    """One updating line on stderr: stage, stage %, overall %."""
+
+    def __init__(self, stream=sys.stderr, enabled: bool = True):
+        self.stream = stream
+        self.enabled = enabled
+        self._last = ""
+        self._t = 0.0
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        width = 30
+        filled = int(round(p.overall * width))
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.overall * 100:5.1f}%  "
+                f"{p.stage} {p.fraction * 100:3.0f}%  {p.message}")
+        if self.tty:
+            self.stream.write("\r" + line[:110].ljust(110))
+            self.stream.flush()
+        elif line.split("%")[0] != self._last and (now - self._t > 2 or p.fraction >= 1):
+            self.stream.write(line + "\n")
+            self._t = now
+        self._last = line.split("%")[0]
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m app",
+                                 description="Put a dubbed audio track onto the original "
+                                             "release, in sync.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("original", type=Path, help="the original release (video + audio)")
+        p.add_argument("dub", type=Path, help="the dubbed release (any container)")
+        p.add_argument("--mode", choices=["auto", "audio", "speech"],
+                       help="evidence to use (default: SYNC_MODE, auto)")
+        p.add_argument("--audio-track", type=int, dest="audio_track", metavar="N",
+                       help="original's audio stream to match (0-based; default: default)")
+        p.add_argument("--dub-audio-track", type=int, dest="dub_audio_track", metavar="N",
+                       help="dub's audio stream to use (0-based; default: default)")
+        p.add_argument("--report", type=Path, help="write the JSON report here")
+        p.add_argument("--min-confidence", type=float, dest="min_confidence",
+                       help="refuse below this confidence (0..1; default MIN_CONFIDENCE)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    s = sub.add_parser("sync", help="write the original + re-timed dub as one MKV")
+    common(s)
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .mkv")
+    s.add_argument("--dub-lang", dest="dub_lang", metavar="TAG",
+                   help="ISO 639-2 tag of the dub (default: its stream tag, or detected)")
+    s.add_argument("--title", help='dub track title (default: "<Language> (SyncDub)")')
+    s.add_argument("--gap-fill", choices=["silence", "original"], dest="gap_fill",
+                   help="what plays where the dub lacks a scene (default: silence)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
+    common(a)
+    a.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    return ap
+
+
+def _print_map(report: dict, out=sys.stdout) -> None:
+    print(f"speed      {report['speed']:.6f}  (original seconds per dub second)", file=out)
+    print(f"confidence {report['confidence']:.2f}", file=out)
+    for s in report["segments"]:
+        print(f"segment    dub {s['dub_start']:9.3f}-{s['dub_end']:9.3f} s -> original "
+              f"{s['orig_start']:9.3f}-{s['orig_end']:9.3f} s  offset {s['offset']:+.3f} s",
+              file=out)
+    for c in report["cuts"]:
+        print(f"cut        original {c[0]:9.3f}-{c[1]:9.3f} s not in the dub", file=out)
+    for i in report["inserts"]:
+        print(f"insert     dub {i[0]:9.3f}-{i[1]:9.3f} s dropped", file=out)
+    for r in report["reasons"]:
+        print(f"warning    {r}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from config import ConfigError, load_settings
+    try:
+        settings = load_settings().engine
+    except ConfigError as e:
+        print(f"error: configuration: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.min_confidence is not None:
+        settings = replace(settings, min_confidence=args.min_confidence)
+    from app.services import sync_service
+
+    output = getattr(args, "output", None)
+    if output is not None:
+        if output.suffix.lower() != ".mkv":
+            print(f"error: the output must be a .mkv file, not {output.name!r}", file=sys.stderr)
+            return EXIT_INPUT
+        if output.exists() and not args.force:
+            print(f"error: {output} exists; use --force to overwrite it", file=sys.stderr)
+            return EXIT_INPUT
+    req = SyncRequest(original=args.original, dub=args.dub, output=output,
+                      report_path=args.report, dub_lang=getattr(args, "dub_lang", None),
+                      gap_fill=getattr(args, "gap_fill", None), mode=args.mode,
+                      orig_audio_track=args.audio_track, dub_audio_track=args.dub_audio_track,
+                      title=getattr(args, "title", None))
+    bar = ProgressBar(enabled=not args.quiet)
+    t0 = time.monotonic()
+    try:
+        if args.command == "sync":
+            res = sync_service.run_sync(req, settings, progress=bar)
+        else:
+            res = sync_service.analyze(req, settings, progress=bar)
+    except InputError as e:
+        bar.close()
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except AlignmentError as e:
+        bar.close()
+        print(f"refused: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    except SyncDubError as e:
+        bar.close()
+        print(f"failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted", file=sys.stderr)
+        return 130
+    bar.close()
+    if args.command == "analyze" and args.json:
+        print(json.dumps(res.report, indent=2, default=str))
+    else:
+        _print_map(res.report)
+        if res.output:
+            print(f"wrote      {res.output}  ({time.monotonic() - t0:.1f} s)")
+    return EXIT_OK

@@ -1,0 +1,311 @@
+"""Probe and extract: ffprobe facts about a file, and its audio decoded as a stream.
+
+Every ffmpeg/ffprobe call goes through `run_ffmpeg` / `ffprobe_json`, which check the
+exit status and raise with the command and the tail of stderr. Argv lists are built
+by pure functions (`extract_args`, ...) tested by equality.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from app.errors import InputError, MediaError
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_RATE = 16000          # Hz: what every analysis stage works on
+_BLOCK_SECONDS = 30            # decode block: memory per block ~ 2 MB
+FFPROBE_TIMEOUT = 120          # s: NFS can be slow, but a probe never takes minutes
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int                      # ffprobe stream index within the file
+    kind: str                       # video | audio | subtitle | attachment | data
+    codec: str
+    kind_index: int = 0             # N-th stream of its kind (0-based): "-map 0:a:N"
+    channels: int = 0
+    channel_layout: str = ""
+    sample_rate: int = 0
+    bit_rate: int = 0
+    language: str = ""
+    title: str = ""
+    fps: float = 0.0
+    start_time: float = 0.0
+    duration: float = 0.0
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    format_name: str
+    duration: float
+    start_time: float
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    def of_kind(self, kind: str) -> list[StreamInfo]:
+        return [s for s in self.streams if s.kind == kind]
+
+    @property
+    def audio(self) -> list[StreamInfo]:
+        return self.of_kind("audio")
+
+    @property
+    def video(self) -> StreamInfo | None:
+        v = [s for s in self.of_kind("video") if s.codec not in {"mjpeg", "png"}]
+        return v[0] if v else None
+
+    def audio_stream(self, n: int | None, role: str) -> StreamInfo:
+        """The N-th audio stream (0-based), or the default/first one when n is None."""
+        audio = self.audio
+        if not audio:
+            raise InputError(f"{role} file {self.path.name!r} has no audio stream: "
+                             "give a file that contains the soundtrack")
+        if n is None:
+            defaults = [s for s in audio if s.default]
+            return (defaults or audio)[0]
+        if not 0 <= n < len(audio):
+            raise InputError(f"{role} file {self.path.name!r} has {len(audio)} audio stream(s); "
+                             f"audio track {n} does not exist (tracks count from 0)")
+        return audio[n]
+
+
+def require_tools() -> None:
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            raise MediaError(f"{tool} was not found on PATH: install ffmpeg "
+                             "(Debian/Ubuntu: apt-get install ffmpeg) or run ./start.sh setup")
+
+
+def _tail(text: str, n: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def run_ffmpeg(args: list[str], *, progress: Callable[[float], None] | None = None,
+               duration: float = 0.0, timeout: float | None = None) -> None:
+    """Run ffmpeg with `args` (argv without the program). Raise MediaError on failure.
+
+    With `progress` and `duration`, parses `-progress pipe:1` output (out_time_us) and
+    reports the fraction done.
+    """
+    require_tools()
+    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if progress is not None:
+        argv += ["-progress", "pipe:1", "-nostats"]
+    argv += args
+    logger.debug("ffmpeg %s", " ".join(args))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_chunks: list[str] = []
+    t = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    t.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if progress is not None and duration > 0 and line.startswith("out_time_us="):
+                try:
+                    us = int(line.split("=", 1)[1])
+                except ValueError:
+                    continue
+                progress(min(1.0, us / 1e6 / duration))
+        rc = proc.wait(timeout=timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    t.join(5)
+    if rc != 0:
+        raise MediaError(f"ffmpeg failed (exit {rc}): {_tail(''.join(err_chunks))}\n"
+                         f"command: ffmpeg {' '.join(args)}")
+
+
+def ffprobe_json(path: Path) -> dict:
+    require_tools()
+    argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+            "-show_streams", "-show_chapters", str(path)]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path.name!r}: ffprobe took longer than {FFPROBE_TIMEOUT} s; "
+                         "is the file on a reachable disk?") from None
+    if r.returncode != 0:
+        raise InputError(f"{path.name!r} is not a media file ffmpeg can read "
+                         f"({_tail(r.stderr, 2) or 'unknown format'}): give a video or audio file")
+    return json.loads(r.stdout or "{}")
+
+
+def _fps(s: dict) -> float:
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        v = s.get(key) or "0/0"
+        try:
+            f = Fraction(v)
+        except (ValueError, ZeroDivisionError):
+            continue
+        if 0 < f < 1000:
+            return float(f)
+    return 0.0
+
+
+def _float(v, default: float = 0.0) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_probe(path: Path, data: dict) -> MediaInfo:
+    """Pure: ffprobe JSON -> MediaInfo."""
+    counters: dict[str, int] = {}
+    streams = []
+    for s in data.get("streams", []):
+        kind = s.get("codec_type", "data")
+        n = counters.get(kind, 0)
+        counters[kind] = n + 1
+        tags = {k.lower(): v for k, v in (s.get("tags") or {}).items()}
+        streams.append(StreamInfo(
+            index=int(s.get("index", len(streams))), kind=kind,
+            codec=s.get("codec_name", "unknown"), kind_index=n,
+            channels=int(s.get("channels", 0) or 0),
+            channel_layout=s.get("channel_layout", "") or "",
+            sample_rate=int(_float(s.get("sample_rate"))),
+            bit_rate=int(_float(s.get("bit_rate"))),
+            language=tags.get("language", ""), title=tags.get("title", ""),
+            fps=_fps(s) if kind == "video" else 0.0,
+            start_time=_float(s.get("start_time")),
+            duration=_float(s.get("duration")),
+            default=bool((s.get("disposition") or {}).get("default", 0)),
+        ))
+    fmt = data.get("format", {})
+    return MediaInfo(path=path, format_name=fmt.get("format_name", ""),
+                     duration=_float(fmt.get("duration")),
+                     start_time=_float(fmt.get("start_time")), streams=tuple(streams))
+
+
+def probe(path: Path, role: str = "input") -> MediaInfo:
+    """Check that `path` is readable media and describe it. `role` names it in errors."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{role} file not found: {path}")
+    if not path.is_file():
+        raise InputError(f"{role} path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{role} file {path.name!r} is empty (0 bytes): the copy or upload "
+                         "did not complete; copy it again")
+    info = parse_probe(path, ffprobe_json(path))
+    if not info.streams:
+        raise InputError(f"{role} file {path.name!r} holds no audio or video streams")
+    if info.duration <= 0:
+        durations = [s.duration for s in info.streams if s.duration > 0]
+        if durations:
+            info = MediaInfo(info.path, info.format_name, max(durations), info.start_time,
+                             info.streams)
+    return info
+
+
+def downmix_filter(stream: StreamInfo, bed_only: bool) -> str:
+    """The pan filter that makes the analysis signal.
+
+    With `bed_only` and a layout holding a centre channel (5.1, 7.1), the centre (where
+    dialogue lives) is dropped so the music-and-effects bed dominates.
+    """
+    layout = stream.channel_layout
+    if bed_only and stream.channels >= 6 and ("5.1" in layout or "7.1" in layout or not layout):
+        if stream.channels >= 8:
+            return "pan=mono|c0=FL+FR+LFE+BL+BR+SL+SR"
+        surround = "SL+SR" if "side" in layout else "BL+BR"
+        if not layout:
+            return "pan=mono|c0=c0+c1+c3+c4+c5"
+        return f"pan=mono|c0=FL+FR+LFE+{surround}"
+    return "pan=mono|c0=" + "+".join(f"c{i}" for i in range(max(1, stream.channels)))
+
+
+def extract_args(path: Path, stream: StreamInfo, *, bed_only: bool = False,
+                 rate: int = ANALYSIS_RATE) -> list[str]:
+    """ffmpeg argv (without the program) decoding one audio stream to mono float32 on stdout.
+
+    The output starts at the stream's own time zero of the file's timeline: `-copyts` is
+    not used, so ffmpeg's output t=0 is the file's start (first packet of any stream).
+    """
+    return ["-i", str(path), "-map", f"0:{stream.index}", "-vn", "-sn", "-dn",
+            "-af", f"{downmix_filter(stream, bed_only)},aresample={rate}:resampler=soxr",
+            "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1"]
+
+
+def iter_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
+               rate: int = ANALYSIS_RATE, block_seconds: float = _BLOCK_SECONDS
+               ) -> Iterator[np.ndarray]:
+    """Yield the decoded mono signal in float32 blocks; memory does not grow with the file."""
+    require_tools()
+    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+            *extract_args(path, stream, bed_only=bed_only, rate=rate)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err: list[bytes] = []
+    t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    t.start()
+    block_bytes = int(rate * block_seconds) * 4
+    try:
+        assert proc.stdout is not None
+        pending = b""
+        while True:
+            chunk = proc.stdout.read(block_bytes)
+            if not chunk:
+                break
+            chunk = pending + chunk
+            usable = len(chunk) - len(chunk) % 4
+            pending = chunk[usable:]
+            if usable:
+                yield np.frombuffer(chunk[:usable], dtype="<f4")
+        rc = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    t.join(5)
+    if rc != 0:
+        msg = _tail(b"".join(err).decode("utf-8", "replace"))
+        raise MediaError(f"could not decode the audio of {path.name!r}: {msg}")
+
+
+class AudioBuffer:
+    """Growing float32 buffer: blocks are copied into one preallocated array (sized from
+    the expected duration, grown geometrically), so the peak is one array plus one block,
+    not a list of blocks plus their concatenation."""
+
+    def __init__(self, expected_seconds: float, rate: int = ANALYSIS_RATE):
+        self._buf = np.empty(int(max(expected_seconds, 1.0) * rate * 1.02) + rate, np.float32)
+        self.n = 0
+
+    def append(self, block: np.ndarray) -> None:
+        if self.n + len(block) > len(self._buf):
+            new = np.empty(max(len(self._buf) * 3 // 2, self.n + len(block)), np.float32)
+            new[:self.n] = self._buf[:self.n]
+            self._buf = new
+        self._buf[self.n:self.n + len(block)] = block
+        self.n += len(block)
+
+    def array(self) -> np.ndarray:
+        return self._buf[:self.n]
+
+
+def read_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
+               rate: int = ANALYSIS_RATE, expected_seconds: float = 0.0,
+               progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """Decode a whole audio stream to one mono float32 array (16 kHz: 230 MB per hour)."""
+    buf = AudioBuffer(expected_seconds, rate)
+    for block in iter_audio(path, stream, bed_only=bed_only, rate=rate):
+        buf.append(block)
+        if progress is not None and expected_seconds > 0:
+            progress(min(1.0, buf.n / rate / expected_seconds))
+    if buf.n == 0:
+        raise InputError(f"{path.name!r}: its audio stream decodes to nothing (empty or "
+                         "damaged); check the file plays")
+    return buf.array()

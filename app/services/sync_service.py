@@ -1,0 +1,283 @@
+"""Orchestrates the pipeline: probe -> extract -> anchors -> fit -> render -> mux -> report.
+
+The only entry points the web app and the CLI use: `run_sync` (writes the MKV) and
+`analyze` (the map only). No Flask here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.errors import AlignmentError, InputError
+from app.services import features as F
+from app.services import media
+from app.services.align import Alignment, align_envelopes
+from app.services.progress import Progress, Reporter
+from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
+from config import EngineSettings
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORT_ANCHORS = 400          # thinned for the report and the picture
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    def stage(self, name: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.times[name] = round(timer.times.get(name, 0.0)
+                                          + time.perf_counter() - self.t0, 3)
+        return _Ctx()
+
+
+def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
+    """Frame rates suggest a speed (25 fps dub of a 23.976 film: PAL); only a hint."""
+    ov, dv = orig.video, dub.video
+    if ov and dv and ov.fps > 0 and dv.fps > 0 and abs(dv.fps / ov.fps - 1) > 1e-3:
+        return dv.fps / ov.fps
+    return None
+
+
+def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
+              keep_audio: bool, progress: Callable[[float], None]
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode one track and compute its onset envelope as the blocks arrive.
+
+    With keep_audio the 16 kHz signal is kept too (the speech path needs it)."""
+    ex = F.OnsetExtractor()
+    dur = max(info.duration, 1.0)
+    buf = media.AudioBuffer(dur) if keep_audio else None
+    done = 0.0
+    for block in media.iter_audio(info.path, stream, bed_only=bed_only):
+        ex.feed(block)
+        if buf is not None:
+            buf.append(block)
+        done += len(block) / media.ANALYSIS_RATE
+        progress(min(1.0, done / dur))
+    env, _energy = ex.finish()
+    if len(env) < 10:
+        raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
+                         "(less than a second)")
+    return env, (buf.array() if buf is not None else None)
+
+
+def _language_tag(req: SyncRequest, stream: media.StreamInfo,
+                  detected: str | None) -> str:
+    if req.dub_lang:
+        return req.dub_lang
+    if stream.language and stream.language.lower() not in {"und", ""}:
+        return stream.language
+    if detected:
+        try:
+            from app.services.speech import iso639_2
+            return iso639_2(detected)
+        except Exception:  # speech module optional at this point
+            logger.debug("no language mapping for %s", detected)
+    return "und"
+
+
+def _language_name(tag: str) -> str:
+    try:
+        from app.services.speech import language_name
+        return language_name(tag)
+    except Exception:
+        return tag
+
+
+def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
+    if len(anchors) <= n:
+        return anchors
+    idx = np.linspace(0, len(anchors) - 1, n).round().astype(int)
+    return [anchors[i] for i in idx]
+
+
+def analyze(req: SyncRequest, settings: EngineSettings,
+            progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> SyncResult:
+    """Find the time map without writing media (report only)."""
+    return _run(req, settings, progress, cancel, write=False)
+
+
+def run_sync(req: SyncRequest, settings: EngineSettings,
+             progress: Callable[[Progress], None] | None = None,
+             cancel: threading.Event | None = None) -> SyncResult:
+    """Align the dub to the original and write the MKV to `req.output`.
+
+    Raises InputError (bad files), AlignmentError (refused: not the same film, with the
+    reasons; nothing is written), MediaError, ModelError, Cancelled.
+    """
+    if req.output is None:
+        raise InputError("no output path given")
+    return _run(req, settings, progress, cancel, write=True)
+
+
+def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bool
+         ) -> SyncResult:
+    mode = (req.mode or settings.sync_mode or "auto").lower()
+    gap_fill = (req.gap_fill or settings.gap_fill or "silence").lower()
+    if mode not in {"auto", "audio", "speech"}:
+        raise InputError(f"mode {mode!r} is not one of auto, audio, speech")
+    if gap_fill not in {"silence", "original"}:
+        raise InputError(f"gap fill {gap_fill!r} is not one of silence, original")
+    rep = Reporter(progress, cancel, skip=() if write else ("render", "mux"))
+    timer = _Timer()
+
+    with timer.stage("probe"):
+        rep.update("probe", 0.0, "reading the files")
+        orig = media.probe(Path(req.original), "original")
+        dub = media.probe(Path(req.dub), "dubbed")
+        o_stream = orig.audio_stream(req.orig_audio_track, "original")
+        d_stream = dub.audio_stream(req.dub_audio_track, "dubbed")
+        if write and orig.video is None:
+            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
+                             "original release must be the film (video + audio)")
+        rep.update("probe", 1.0)
+
+    # Only the speech mode keeps the decoded signal (230 MB per hour and track); auto
+    # decodes again in the rare case the audio evidence is too weak.
+    need_audio_kept = mode == "speech"
+    with timer.stage("extract"):
+        fr = {"o": 0.0, "d": 0.0}
+        lock = threading.Lock()
+
+        def prog(key):
+            def f(x):
+                with lock:
+                    fr[key] = x
+                rep.update("extract", (fr["o"] + fr["d"]) / 2, "decoding both soundtracks")
+            return f
+        # Both decodes at once: ffmpeg runs in its own process, numpy releases the GIL.
+        with ThreadPoolExecutor(2) as ex:
+            fo = ex.submit(_envelope, orig, o_stream, True, need_audio_kept, prog("o"))
+            fd = ex.submit(_envelope, dub, d_stream, False, need_audio_kept, prog("d"))
+            orig_env, orig_audio = fo.result()
+            dub_env, dub_audio = fd.result()
+    orig_dur = orig.duration or len(orig_env) / F.FRAME_RATE
+    dub_dur = dub.duration or len(dub_env) / F.FRAME_RATE
+    hint = _speed_hint(orig, dub)
+
+    speech_res: SpeechResult | None = None
+    alignment: Alignment | None = None
+    with timer.stage("audio_anchors"):
+        if mode in {"auto", "audio"}:
+            rep.update("audio_anchors", 0.1, "matching the music and effects")
+            alignment = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint)
+            rep.update("audio_anchors", 1.0)
+        else:
+            rep.skip("audio_anchors")
+    weak = alignment is None or alignment.tmap.confidence < settings.min_confidence \
+        or alignment.diagnostics.get("coverage", 0) < 0.6
+    if mode == "speech" or (mode == "auto" and weak):
+        with timer.stage("speech_anchors"):
+            rep.update("speech_anchors", 0.0, "transcribing both tracks")
+            from app.services.speech import speech_anchors
+            if orig_audio is None or dub_audio is None:
+                orig_audio = media.read_audio(orig.path, o_stream, expected_seconds=orig_dur)
+                dub_audio = media.read_audio(dub.path, d_stream, expected_seconds=dub_dur)
+            speech_res = speech_anchors(orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
+                                        progress=rep.stage_callback("speech_anchors",
+                                                                    "transcribing"))
+        with timer.stage("fit"):
+            rep.update("fit", 0.0, "fitting the time map")
+            use_audio = mode == "auto"
+            cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
+                                   speech=speech_res.anchors, use_audio=use_audio)
+            if alignment is None or cand.tmap.confidence >= alignment.tmap.confidence:
+                alignment = cand
+            rep.update("fit", 1.0)
+    else:
+        rep.skip("speech_anchors")
+        rep.update("fit", 1.0)
+    del orig_audio, dub_audio
+    assert alignment is not None
+    tmap = alignment.tmap
+
+    dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
+    orig_tag = o_stream.language or (speech_res and speech_res.orig_language) or "und"
+    title = req.title or f"{_language_name(dub_tag)} (SyncDub)"
+    report = {
+        "version": 1,
+        "original": str(orig.path), "dub": str(dub.path),
+        "mode": mode, "gap_fill": gap_fill,
+        "speed": tmap.speed, "speed_hint": hint,
+        "confidence": tmap.confidence, "reasons": list(tmap.reasons),
+        "map": tmap.to_dict(),
+        "segments": tmap.to_dict()["segments"],
+        "cuts": [list(c) for c in tmap.cuts], "inserts": [list(i) for i in tmap.inserts],
+        "anchors": [asdict(a) for a in _thin(alignment.anchors, MAX_REPORT_ANCHORS)],
+        "anchor_count": len(alignment.anchors),
+        "languages": {"original": orig_tag, "dub": dub_tag},
+        "phrase_pairs": [asdict(p) for p in speech_res.pairs] if speech_res else [],
+        "speech": dict(speech_res.timings) if speech_res else None,
+        "diagnostics": alignment.diagnostics,
+        "streams": {"original_audio": o_stream.kind_index, "dub_audio": d_stream.kind_index,
+                    "dub_codec": d_stream.codec, "dub_channels": d_stream.channels},
+        "output": None,
+        "timings": timer.times,
+    }
+
+    if tmap.confidence < settings.min_confidence or not tmap.segments:
+        reasons = list(tmap.reasons) or ["the evidence is too weak"]
+        _write_report(req.report_path, report)
+        raise AlignmentError(
+            "These files do not seem to be the same film (confidence "
+            f"{tmap.confidence:.2f} < {settings.min_confidence:.2f}): " + "; ".join(reasons)
+            + ". Check that both files are releases of the same film, or try --mode speech "
+            "if the music differs.", reasons=reasons, report=report)
+
+    if write:
+        from app.services.mux import mux
+        from app.services.render import render_dub
+        out = Path(req.output)  # type: ignore[arg-type]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work_root = settings.work_dir or out.parent
+        Path(work_root).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
+        try:
+            with timer.stage("render"):
+                rep.update("render", 0.0, "re-timing the dubbed audio")
+                track = render_dub(dub, d_stream, tmap, work, gap_fill=gap_fill,
+                                   original=orig, orig_stream=o_stream,
+                                   progress=rep.stage_callback("render",
+                                                               "re-timing the dubbed audio"))
+            with timer.stage("mux"):
+                rep.update("mux", 0.0, "writing the MKV")
+                mux(orig, track, out, language=dub_tag, title=title,
+                    progress=rep.stage_callback("mux", "writing the MKV"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        report["output"] = str(out)
+        report["render"] = {"reencoded": track.reencoded, "codec": track.codec}
+    rep.update("report", 1.0, "done")
+    report["timings"] = timer.times
+    _write_report(req.report_path, report)
+    return SyncResult(output=Path(req.output) if write else None,
+                      confidence=tmap.confidence, speed=tmap.speed, report=report)
+
+
+def _write_report(path: Path | None, report: dict) -> None:
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(report, indent=2, default=str))
+    tmp.replace(path)
