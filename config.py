@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -50,8 +52,13 @@ class Settings:
     data_dir: Path = BASE_DIR / "data"
     log_dir: Path | None = None
     log_level: str = "INFO"
+    # Log rotation: LOG_DIR's file (app/logging_setup.py) and Docker's json-file driver.
+    log_max_size: str = "10m"
+    log_max_files: int = 3
     media_source_enabled: bool = False
     media_source_path: Path = Path("/mnt/media")
+    # Why the picker was turned off at start (folder missing or unreadable); "" = fine.
+    media_source_warning: str = ""
     max_content_length: int = 20 * 1024**3
     allowed_extensions: frozenset[str] = frozenset(
         {"mp4", "mkv", "avi", "mov", "m4v", "webm", "ts", "m2ts", "mpg", "mpeg", "wmv", "flv",
@@ -65,6 +72,7 @@ class Settings:
     nvidia_visible_devices: str = "all"
     puid: int = 1000
     pgid: int = 1000
+    compose_profiles: str = "gpu"      # which compose service runs: gpu (CUDA image) | cpu
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +183,19 @@ def _cpus(name: str, v: str) -> str:
     return v.strip()
 
 
+_GPU_ID = re.compile(r"(\d+|GPU-[0-9a-fA-F-]+|MIG-[\w/-]+)")
+
+
+def _gpus(name: str, v: str) -> str:
+    """all | none | void | GPU indices or UUIDs, comma-separated (NVIDIA container runtime)."""
+    s = v.strip()
+    if s.lower() in {"all", "none", "void"}:
+        return s.lower()
+    if s and all(_GPU_ID.fullmatch(t.strip()) for t in s.split(",")):
+        return ",".join(t.strip() for t in s.split(","))
+    raise ConfigError(f"{name}={v!r}: expected all, none, or GPU indices such as 0 or 0,1")
+
+
 #: Every environment variable SyncDub reads -> (settings field, parser).
 VARIABLES: dict[str, tuple[str, Any]] = {
     "FLASK_ENV": ("flask_env", _choice("production", "development", "testing")),
@@ -186,6 +207,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "DATA_DIR": ("data_dir", _path),
     "LOG_DIR": ("log_dir", _opt_path),
     "LOG_LEVEL": ("log_level", _log_level),
+    "LOG_MAX_SIZE": ("log_max_size", _size_str),
+    "LOG_MAX_FILES": ("log_max_files", _int(1, 100)),
     "MEDIA_SOURCE_ENABLED": ("media_source_enabled", _bool),
     "MEDIA_SOURCE_PATH": ("media_source_path", _path),
     "MAX_CONTENT_LENGTH": ("max_content_length", parse_size),
@@ -195,9 +218,10 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "MAX_MEMORY": ("max_memory", _size_str),
     "MAX_CPUS": ("max_cpus", _cpus),
     "RESERVED_MEMORY": ("reserved_memory", _size_str),
-    "NVIDIA_VISIBLE_DEVICES": ("nvidia_visible_devices", _str),
+    "NVIDIA_VISIBLE_DEVICES": ("nvidia_visible_devices", _gpus),
     "PUID": ("puid", _int(0)),
     "PGID": ("pgid", _int(0)),
+    "COMPOSE_PROFILES": ("compose_profiles", _choice("gpu", "cpu")),
     "MODELS_DIR": ("engine.models_dir", _path),
     "DEVICE": ("engine.device", _choice("auto", "cpu", "cuda")),
     "WHISPER_MODEL": ("engine.whisper_model", _str),
@@ -240,4 +264,48 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True,
         settings = replace(settings, **overrides)
     if not settings.secret_key:
         settings = replace(settings, secret_key=os.urandom(24).hex())
-    return settings
+    check_limits(settings)
+    return check_media_source(settings)
+
+
+def check_limits(settings: Settings) -> None:
+    """Cross-variable checks; raises ConfigError (Docker refuses these too, less clearly)."""
+    if (parse_size("RESERVED_MEMORY", settings.reserved_memory)
+            > parse_size("MAX_MEMORY", settings.max_memory)):
+        raise ConfigError(f"RESERVED_MEMORY={settings.reserved_memory} is more than "
+                          f"MAX_MEMORY={settings.max_memory}: the reservation must fit "
+                          "inside the limit")
+
+
+def check_media_source(settings: Settings) -> Settings:
+    """An enabled media picker whose folder is missing or unreadable is not fatal: log a
+    warning, turn the picker off and keep the reason in `media_source_warning`."""
+    if not settings.media_source_enabled:
+        return settings
+    path = settings.media_source_path
+    if not path.is_dir():
+        why = (f"MEDIA_SOURCE_PATH={path} does not exist or is not a folder "
+               "(is the NFS share mounted?)")
+    elif not os.access(path, os.R_OK | os.X_OK):
+        why = (f"MEDIA_SOURCE_PATH={path} is not readable by uid {os.getuid()}: "
+               "set PUID/PGID to an owner of the share, or fix its permissions")
+    else:
+        return settings
+    logger.warning("%s; the media picker is disabled", why)
+    return replace(settings, media_source_enabled=False, media_source_warning=why)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python config.py`: check the configuration (.env + environment) and say what is wrong."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(f"configuration OK: port {settings.app_port}, device {settings.engine.device}, "
+          f"models in {settings.engine.models_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

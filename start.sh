@@ -41,7 +41,7 @@ setup() {
   need_ffmpeg
   local stamp="$VENV/.requirements.sha"
   local want
-  want="$(cat requirements.txt requirements-optional.txt 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  want="$({ cat requirements.txt; cat requirements-optional.txt 2>/dev/null || true; echo "optional=${SYNCDUB_OPTIONAL:-0}"; } | sha256sum | cut -d' ' -f1)"
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -86,10 +86,21 @@ case "$cmd" in
       log "Docker is not installed here; see README.md (Docker) or use ./start.sh natively."
       exit 1
     fi
+    # The compose profile (gpu: CUDA image + GPU reservation, cpu: no GPU) comes from
+    # COMPOSE_PROFILES in the environment or .env; when neither says, ask the host.
+    if [ -z "${COMPOSE_PROFILES:-}" ] && ! grep -qs '^COMPOSE_PROFILES=.' .env; then
+      if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        export COMPOSE_PROFILES=gpu
+      else
+        export COMPOSE_PROFILES=cpu
+      fi
+      log "COMPOSE_PROFILES is not set: using $COMPOSE_PROFILES (set it in .env to choose)"
+    fi
     if docker compose version >/dev/null 2>&1; then
       exec docker compose up -d --build "$@"
     else
-      exec docker-compose up -d --build "$@"
+      # docker-compose 1.x applies deploy.resources limits only with --compatibility.
+      exec docker-compose --compatibility up -d --build "$@"
     fi
     ;;
   *) log "unknown command: $cmd (use: setup, test, cli, docker, or nothing to serve)"; exit 2 ;;

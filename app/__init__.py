@@ -2,35 +2,105 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, logging, blueprints, job runner. Nothing heavy runs here.
 
-    `test_config` may hold `SETTINGS` (a config.Settings) and any Flask keys.
+    `test_config` may hold `SETTINGS` (a config.Settings), `SYNC_ENGINE` (a callable with
+    run_sync's signature, for tests) and any Flask keys.
     """
     from config import load_settings
 
+    from app import api, main, security
+    from app.jobs import JobRunner
+    from app.logging_setup import configure_logging
+    from app.uploads import ChunkedUploads, StreamingRequest
+
     test_config = dict(test_config or {})
     settings = test_config.pop("SETTINGS", None) or load_settings()
+    engine = test_config.pop("SYNC_ENGINE", None)
+    configure_logging(settings)
+
     app = Flask(__name__, static_folder="../static", template_folder="../templates")
+    app.request_class = StreamingRequest
     app.config.update(SECRET_KEY=settings.secret_key,
-                      MAX_CONTENT_LENGTH=settings.max_content_length)
+                      MAX_CONTENT_LENGTH=settings.max_content_length,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=timedelta(days=30))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(test_config)
     app.extensions["syncdub_settings"] = settings
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    @app.get("/api/health")
-    def health():
-        return jsonify(status="ok")
+    for d in (settings.uploads_dir, settings.output_dir, settings.data_dir):
+        Path(d).mkdir(parents=True, exist_ok=True)
+    uploads = ChunkedUploads(settings.uploads_dir, settings.max_content_length,
+                             settings.allowed_extensions)
+    uploads.remove_stale()
+    app.extensions["chunked_uploads"] = uploads
+    runner = JobRunner(settings, engine=engine)
+    app.extensions["jobs"] = runner
+    runner.start()
 
+    app.register_blueprint(api.bp)
+    app.register_blueprint(main.bp)
+    _register_errors(app)
+
+    @app.teardown_request
+    def _discard_upload_parts(exc: BaseException | None) -> None:
+        if isinstance(request, StreamingRequest):
+            request.discard_parts()
+
+    security.warn_if_exposed(settings)
     return app
+
+
+def _register_errors(app: Flask) -> None:
+    from app.errors import SyncDubError
+    from app.uploads import UploadConflict
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.path == "/api"
+
+    @app.errorhandler(SyncDubError)
+    def _domain_error(e: SyncDubError):
+        body: dict[str, Any] = {"error": e.code, "message": str(e)}
+        if isinstance(e, UploadConflict):
+            body["offset"] = e.offset
+        if wants_json():
+            return jsonify(body), e.http_status
+        return render_template("error.html", code=e.http_status, message=str(e)), e.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        if wants_json():
+            name = (e.name or "error").lower().replace(" ", "_")
+            resp = jsonify(error=name, message=e.description)
+            resp.status_code = e.code or 500
+            if e.code == 405 and e.valid_methods:  # type: ignore[attr-defined]
+                resp.headers["Allow"] = ", ".join(e.valid_methods)  # type: ignore[attr-defined]
+            return resp
+        return render_template("error.html", code=e.code, message=e.description), e.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        if isinstance(e, HTTPException):
+            return _http_error(e)
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        msg = "Unexpected server error; the log has the details."
+        if wants_json():
+            return jsonify(error="internal_error", message=msg), 500
+        return render_template("error.html", code=500, message=msg), 500
 
 
 _app = None

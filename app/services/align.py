@@ -47,12 +47,15 @@ def _coarse(env_f: np.ndarray) -> np.ndarray:
 def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: float,
                     dub_duration: float, *, speed_hint: float | None = None,
                     speech: list[Anchor] | None = None, use_audio: bool = True,
-                    speed: float | None = None) -> Alignment:
+                    speed: float | None = None, orig_bands: np.ndarray | None = None,
+                    dub_bands: np.ndarray | None = None) -> Alignment:
     """Fit the map dub -> original from 100 Hz onset envelopes (features.py).
 
     `speech`: anchors from the speech path, decoded together with the audio evidence.
     `use_audio=False`: only the speech anchors count (a different music bed).
     `speed`: a known speed (skip the search; still refined from the anchors).
+    `orig_bands`/`dub_bands`: per-band envelopes (features.OnsetExtractor.bands), used to
+    place cut and insert edges where dialogue masks the bed in part of the spectrum.
     """
     speech = list(speech or [])
     diag: dict = {}
@@ -134,6 +137,13 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
                                   len(runs), speed, fit_speed=True)
         if abs(lf.speed / speed - 1) < 0.003:
             speed = lf.speed
+        snapped = _snap_speed(speed, dub_duration)
+        if snapped != speed:
+            # A usual ratio within the measurement's precision: use it exactly (speed 1
+            # then lets the dub be placed without re-encoding).
+            speed = snapped
+            lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
+                                      len(runs), speed, fit_speed=False)
         for k in range(len(runs)):
             if any(int(p[3]) == k for p, ok in zip(pts, lf.inliers) if ok):
                 offsets[k] = lf.offsets[k]
@@ -144,13 +154,28 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     diag["speed"] = speed
 
     # 5. Segments with refined edges.
-    tmap_segments = _segments(runs, offsets, slots, speed, o_f, F.warp(d_f, speed),
+    if orig_bands is not None and dub_bands is not None and len(runs) > 1:
+        o_ev = [F.normalize(orig_bands[:, b], span=100) for b in range(orig_bands.shape[1])]
+        d_ev = [F.warp(F.normalize(dub_bands[:, b], span=100), speed)
+                for b in range(dub_bands.shape[1])]
+    else:
+        o_ev, d_ev = o_f, F.warp(d_f, speed)
+    tmap_segments = _segments(runs, offsets, slots, speed, o_ev, d_ev,
                               orig_duration, dub_duration)
     conf, reasons, seg_conf = _confidence(runs, coverage, zs, resid_ms, tmap_segments)
     segs = tuple(Segment(s.dub_start, s.dub_end, s.orig_start, speed, round(c, 3), r.n)
                  for s, c, r in zip(tmap_segments, seg_conf, runs))
     tmap = TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
     return Alignment(tmap, anchors_out, diag)
+
+
+def _snap_speed(speed: float, dub_duration: float, tol_s: float = 0.002) -> float:
+    """The usual ratio that `speed` is indistinguishable from over the whole film
+    (drifting less than `tol_s` end to end), else `speed` unchanged."""
+    for r in A.USUAL_SPEEDS:
+        if abs(speed - r) * max(dub_duration, 1.0) < tol_s:
+            return r
+    return speed
 
 
 def _speech_speed(speech: list[Anchor], hint: float | None) -> float | None:
@@ -170,7 +195,7 @@ def _speech_speed(speech: list[Anchor], hint: float | None) -> float | None:
 
 
 def _segments(runs: list[fit.Run], offsets: list[float], slots: list[fit.Slot], speed: float,
-              o_f: np.ndarray, d_fw: np.ndarray, orig_duration: float,
+              o_f, d_fw, orig_duration: float,
               dub_duration: float) -> list[Segment]:
     """Segment edges: between two runs, the change point of the per-frame evidence;
     the first and last runs reach the films' edges."""

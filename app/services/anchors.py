@@ -265,7 +265,8 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
                     off_a: float, off_b: float, min_gap: float = 0.0,
                     null_cost: float = 0.02) -> tuple[float, float]:
     """Where, between warped dub times u_lo and u_hi (s), does offset A stop and offset
-    B start? Returns (end of A, start of B) in warped seconds; between them the dub has
+    B start? `orig_f`/`dub_f_warped` are normalized envelopes, or lists of them (one per
+    band: their evidence adds up). Returns (end of A, start of B) in warped seconds; between them the dub has
     no counterpart (an insert); equal values mean a straight splice (a cut).
 
     Each frame earns its evidence for A before x1 and for B from x2 on; frames between
@@ -279,8 +280,10 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
     if u1 - u0 < 2 or gap >= u1 - u0:
         x = (u_lo + u_hi) / 2
         return x - min_gap / 2, x + min_gap / 2
-    sa = local_similarity(orig_f, dub_f_warped, u0, u1, off_a, smooth=1)
-    sb = local_similarity(orig_f, dub_f_warped, u0, u1, off_b, smooth=1)
+    pairs = list(zip(orig_f, dub_f_warped)) if isinstance(orig_f, list) else \
+        [(orig_f, dub_f_warped)]
+    sa = sum(local_similarity(o, d, u0, u1, off_a, smooth=1) for o, d in pairs)
+    sb = sum(local_similarity(o, d, u0, u1, off_b, smooth=1) for o, d in pairs)
     pa = np.concatenate([[0.0], np.cumsum(sa)])          # pa[x] = sum sa[:x]
     pb = np.concatenate([[0.0], np.cumsum(sb)])
     x = np.arange(len(pa))

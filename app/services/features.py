@@ -17,6 +17,7 @@ HOP = 160             # samples at 16 kHz: 10 ms frames
 WIN = 400             # 25 ms analysis window
 NFFT = 512
 N_MELS = 40
+N_BANDS = 8           # band groups kept separately for boundary evidence
 FRAME_RATE = 100.0    # frames per second at HOP=160, 16 kHz
 LOG_FLOOR = 1e-7      # ~ -70 dB: quieter is treated as silence
 
@@ -58,6 +59,7 @@ class OnsetExtractor:
         self._prev: np.ndarray | None = None
         self._flux: list[np.ndarray] = []
         self._energy: list[np.ndarray] = []
+        self._bands: list[np.ndarray] = []
 
     def feed(self, x: np.ndarray) -> None:
         buf = np.concatenate([self._carry, np.asarray(x, dtype=np.float32)])
@@ -72,7 +74,9 @@ class OnsetExtractor:
         logmel = np.log(mel + LOG_FLOOR)
         prev = logmel[:1] if self._prev is None else self._prev[None, :]
         diff = np.diff(np.concatenate([prev, logmel]), axis=0)
-        self._flux.append(np.maximum(diff, 0.0).sum(axis=1).astype(np.float32))
+        pos = np.maximum(diff, 0.0)
+        self._flux.append(pos.sum(axis=1).astype(np.float32))
+        self._bands.append(pos.reshape(len(pos), N_BANDS, -1).sum(axis=2).astype(np.float32))
         self._energy.append(np.log(spec.sum(axis=1) / NFFT + LOG_FLOOR).astype(np.float32))
         self._prev = logmel[-1]
         self._carry = buf[n_frames * HOP:]
@@ -82,6 +86,13 @@ class OnsetExtractor:
         if not self._flux:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         return np.concatenate(self._flux), np.concatenate(self._energy)
+
+    def bands(self) -> np.ndarray:
+        """Onset envelope per band group, shape (frames, N_BANDS): where dialogue masks
+        the bed in some bands, the others still carry it (boundary evidence)."""
+        if not self._bands:
+            return np.zeros((0, N_BANDS), np.float32)
+        return np.concatenate(self._bands)
 
 
 def onset_envelope(x: np.ndarray, sr: int = 16000) -> tuple[np.ndarray, np.ndarray]:

@@ -58,7 +58,7 @@ def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
 
 def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
               keep_audio: bool, progress: Callable[[float], None]
-              ) -> tuple[np.ndarray, np.ndarray | None]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Decode one track and compute its onset envelope as the blocks arrive.
 
     With keep_audio the 16 kHz signal is kept too (the speech path needs it)."""
@@ -76,7 +76,7 @@ def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
     if len(env) < 10:
         raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
                          "(less than a second)")
-    return env, (buf.array() if buf is not None else None)
+    return env, ex.bands(), (buf.array() if buf is not None else None)
 
 
 def _language_tag(req: SyncRequest, stream: media.StreamInfo,
@@ -168,8 +168,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         with ThreadPoolExecutor(2) as ex:
             fo = ex.submit(_envelope, orig, o_stream, True, need_audio_kept, prog("o"))
             fd = ex.submit(_envelope, dub, d_stream, False, need_audio_kept, prog("d"))
-            orig_env, orig_audio = fo.result()
-            dub_env, dub_audio = fd.result()
+            orig_env, orig_bands, orig_audio = fo.result()
+            dub_env, dub_bands, dub_audio = fd.result()
     orig_dur = orig.duration or len(orig_env) / F.FRAME_RATE
     dub_dur = dub.duration or len(dub_env) / F.FRAME_RATE
     hint = _speed_hint(orig, dub)
@@ -179,7 +179,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     with timer.stage("audio_anchors"):
         if mode in {"auto", "audio"}:
             rep.update("audio_anchors", 0.1, "matching the music and effects")
-            alignment = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint)
+            alignment = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
+                                        orig_bands=orig_bands, dub_bands=dub_bands)
             rep.update("audio_anchors", 1.0)
         else:
             rep.skip("audio_anchors")
@@ -199,7 +200,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             rep.update("fit", 0.0, "fitting the time map")
             use_audio = mode == "auto"
             cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
-                                   speech=speech_res.anchors, use_audio=use_audio)
+                                   speech=speech_res.anchors, use_audio=use_audio,
+                                   orig_bands=orig_bands, dub_bands=dub_bands)
             if alignment is None or cand.tmap.confidence >= alignment.tmap.confidence:
                 alignment = cand
             rep.update("fit", 1.0)

@@ -1,0 +1,359 @@
+"""REST API (JSON), described in /api/openapi.json. Handlers parse, call a service, serialize.
+
+Seed-compatible: POST /api/upload (multipart original_video, dubbed_video, custom_name),
+POST /api/sync (original_path, dubbed_path, custom_name), GET /api/status/<id>,
+GET /api/download/<id>, GET /api/tasks, GET /api/media/status, GET /api/media/list.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from werkzeug.http import parse_content_range_header
+
+from app import security
+from app.errors import InputError
+from app.jobs import Job, JobRunner
+from app.openapi import openapi_document
+from app.uploads import ChunkedUploads, UploadConflict, claim_part
+from app.utils import system
+from app.utils.file_utils import (PathNotFound, check_allowed, display_name, extension,
+                                  list_media, media_file, remove_tree)
+from app.utils.i18n import pick_language
+from app.utils.report_svg import render_offset_svg
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(security.api_access)
+
+MODES = ("auto", "audio", "speech")
+GAP_FILLS = ("silence", "original")
+
+
+def _settings():
+    return current_app.extensions["syncdub_settings"]
+
+
+def _runner() -> JobRunner:
+    return current_app.extensions["jobs"]
+
+
+def _uploads() -> ChunkedUploads:
+    return current_app.extensions["chunked_uploads"]
+
+
+def _job_or_404(task_id: str) -> Job:
+    job = _runner().get(task_id)
+    if job is None:
+        raise PathNotFound(f"No task {task_id!r}.")
+    return job
+
+
+def _options(data: dict[str, Any]) -> dict[str, Any]:
+    """custom_name, mode, gap_fill from a form or JSON body, checked."""
+    mode = (data.get("mode") or "").strip().lower() or None
+    gap = (data.get("gap_fill") or "").strip().lower() or None
+    if mode is not None and mode not in MODES:
+        raise InputError(f"mode={mode!r}: use one of {', '.join(MODES)}.")
+    if gap is not None and gap not in GAP_FILLS:
+        raise InputError(f"gap_fill={gap!r}: use one of {', '.join(GAP_FILLS)}.")
+    name = (data.get("custom_name") or "").strip()
+    if len(name) > 200:
+        raise InputError("custom_name is too long (200 characters at most).")
+    return {"custom_name": name, "mode": mode, "gap_fill": gap}
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The public shape of a task (GET /api/status/<id>)."""
+    result = None
+    if job.status == "completed":
+        result = {
+            "output": Path(job.output_path).name if job.output_path else None,
+            "output_exists": bool(job.output_path and Path(job.output_path).is_file()),
+            "confidence": job.confidence,
+            "speed": job.speed,
+            "map": job.summary,
+            "download_url": url_for("api.download", task_id=job.id),
+            "report_url": url_for("api.report", task_id=job.id),
+            "picture_url": url_for("api.report_picture", task_id=job.id),
+        }
+    return {
+        "task_id": job.id,
+        "status": job.status,
+        "progress": round(job.progress, 1),
+        "stage": job.stage,
+        "message": job.message,
+        "error": job.error,
+        "error_code": job.error_code,
+        "reasons": job.reasons,
+        "source": job.source,
+        "original_name": job.original_name,
+        "dubbed_name": job.dubbed_name,
+        "custom_name": job.custom_name,
+        "mode": job.mode,
+        "gap_fill": job.gap_fill,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "has_report": job.report_path is not None or (job.status == "failed" and bool(
+            job.summary)),
+        "result": result,
+    }
+
+
+def _accepted(job: Job) -> tuple[Response, int]:
+    resp = jsonify(task_id=job.id, status=job.status,
+                   status_url=url_for("api.status", task_id=job.id))
+    resp.headers["Location"] = url_for("api.status", task_id=job.id)
+    return resp, 202
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        data = request.form.to_dict()
+    if not isinstance(data, dict):
+        raise InputError("Send a JSON object.")
+    return data
+
+
+# -- starting jobs -------------------------------------------------------------------
+@bp.post("/upload")
+def upload():
+    """Two files in one multipart request (streamed to the uploads disk by the request
+    class) -> a queued task."""
+    settings = _settings()
+    files = request.files
+    opts = _options(request.form)
+    parts = {}
+    for field, what in (("original_video", "original video"), ("dubbed_video", "dubbed video")):
+        fs = files.get(field)
+        if fs is None or not fs.filename:
+            raise InputError(f"Missing file field {field!r} (the {what}).")
+        check_allowed(fs.filename, settings.allowed_extensions, what)
+        parts[field] = fs
+    runner = _runner()
+    job_id = runner.new_job_id()
+    folder = runner.input_dir(job_id)
+    try:
+        o = parts["original_video"]
+        d = parts["dubbed_video"]
+        opath = claim_part(o, folder / f"original.{extension(o.filename)}")
+        dpath = claim_part(d, folder / f"dubbed.{extension(d.filename)}")
+        job = runner.submit(Job(id=job_id, source="upload", original_path=str(opath),
+                                dubbed_path=str(dpath), original_name=display_name(o.filename),
+                                dubbed_name=display_name(d.filename), input_dir=str(folder),
+                                **opts))
+    except Exception:
+        remove_tree(folder)
+        raise
+    return _accepted(job)
+
+
+@bp.post("/sync")
+def sync():
+    """Start a task from files already on the server: the media folder (original_path,
+    dubbed_path) or finished chunked uploads (original_upload, dubbed_upload)."""
+    settings = _settings()
+    data = _json_body()
+    opts = _options(data)
+    runner = _runner()
+    if data.get("original_upload") or data.get("dubbed_upload"):
+        ids = {k: str(data.get(k) or "") for k in ("original_upload", "dubbed_upload")}
+        for k, v in ids.items():
+            if not v:
+                raise InputError(f"Missing field {k!r}.")
+        store = _uploads()
+        infos = {k: store.info(v) for k, v in ids.items()}
+        for k, info in infos.items():
+            if not info.complete:
+                raise InputError(f"Upload {info.upload_id} ({k}) is not finished.")
+        job_id = runner.new_job_id()
+        folder = runner.input_dir(job_id)
+        try:
+            opath, oname = store.take(ids["original_upload"], folder /
+                                      f"original.{extension(infos['original_upload'].filename)}")
+            dpath, dname = store.take(ids["dubbed_upload"], folder /
+                                      f"dubbed.{extension(infos['dubbed_upload'].filename)}")
+            job = runner.submit(Job(id=job_id, source="upload", original_path=str(opath),
+                                    dubbed_path=str(dpath), original_name=oname,
+                                    dubbed_name=dname, input_dir=str(folder), **opts))
+        except Exception:
+            remove_tree(folder)
+            raise
+        return _accepted(job)
+    if not settings.media_source_enabled:
+        raise PathNotFound("The media folder is not enabled (MEDIA_SOURCE_ENABLED=false).")
+    for k in ("original_path", "dubbed_path"):
+        if not data.get(k):
+            raise InputError(f"Missing field {k!r}.")
+    root = settings.media_source_path
+    opath = media_file(root, str(data["original_path"]), settings.allowed_extensions,
+                       "original video")
+    dpath = media_file(root, str(data["dubbed_path"]), settings.allowed_extensions,
+                       "dubbed video")
+    if opath == dpath:
+        raise InputError("The original and the dubbed video are the same file.")
+    job = runner.submit(Job(id=runner.new_job_id(), source="media", original_path=str(opath),
+                            dubbed_path=str(dpath), original_name=opath.name,
+                            dubbed_name=dpath.name, **opts))
+    return _accepted(job)
+
+
+# -- resumable uploads ---------------------------------------------------------------
+@bp.post("/uploads")
+def upload_create():
+    data = _json_body()
+    size = data.get("size")
+    if isinstance(size, str) and size.isdigit():
+        size = int(size)
+    info = _uploads().create(str(data.get("filename") or ""), size)  # type: ignore[arg-type]
+    resp = jsonify(info.to_dict())
+    resp.headers["Location"] = url_for("api.upload_info", upload_id=info.upload_id)
+    return resp, 201
+
+
+@bp.get("/uploads/<upload_id>")
+def upload_info(upload_id: str):
+    return jsonify(_uploads().info(upload_id).to_dict())
+
+
+@bp.put("/uploads/<upload_id>")
+def upload_chunk(upload_id: str):
+    header = request.headers.get("Content-Range")
+    rng = parse_content_range_header(header) if header else None
+    if rng is None or rng.units != "bytes" or rng.start is None:
+        raise InputError("Send the chunk's place as 'Content-Range: bytes START-END/TOTAL'.")
+    if request.content_length is not None and request.content_length != rng.stop - rng.start:
+        raise InputError(f"Content-Length {request.content_length} does not match "
+                         f"Content-Range {header!r}.")
+    info = _uploads().write(upload_id, rng.start, rng.stop, rng.length, request.stream)
+    return jsonify(info.to_dict())
+
+
+@bp.post("/uploads/<upload_id>/finish")
+def upload_finish(upload_id: str):
+    return jsonify(_uploads().finish(upload_id).to_dict())
+
+
+@bp.delete("/uploads/<upload_id>")
+def upload_delete(upload_id: str):
+    _uploads().abort(upload_id)
+    return "", 204
+
+
+# -- tasks ----------------------------------------------------------------------------
+@bp.get("/status/<task_id>")
+def status(task_id: str):
+    return jsonify(job_json(_job_or_404(task_id)))
+
+
+@bp.get("/tasks")
+def tasks():
+    limit = request.args.get("limit", default=200, type=int)
+    jobs = _runner().list(max(1, min(limit or 200, 1000)))
+    return jsonify(tasks=[job_json(j) for j in jobs], counts=_runner().counts())
+
+
+@bp.delete("/tasks/<task_id>")
+def task_delete(task_id: str):
+    """Cancel a queued or running task; remove a finished one (its inputs and report;
+    `?delete_output=true` removes the MKV too)."""
+    job = _job_or_404(task_id)
+    if not job.finished:
+        job = _runner().cancel(task_id)
+        return jsonify(task_id=task_id, status=job.status, cancelled=True), 202
+    remove_output = request.args.get("delete_output", "").lower() in ("1", "true", "yes")
+    _runner().delete(task_id, remove_output=remove_output)
+    return jsonify(task_id=task_id, deleted=True, output_deleted=remove_output)
+
+
+@bp.post("/tasks/<task_id>/retry")
+def task_retry(task_id: str):
+    _job_or_404(task_id)
+    return _accepted(_runner().retry(task_id))
+
+
+@bp.get("/download/<task_id>")
+def download(task_id: str):
+    job = _job_or_404(task_id)
+    if job.status != "completed" or not job.output_path:
+        raise InputError(f"Task {task_id} is {job.status}: there is nothing to download yet.")
+    path = Path(job.output_path)
+    if not path.is_file():
+        raise PathNotFound("The output file is no longer in the output folder.")
+    return send_file(path, mimetype="video/x-matroska", as_attachment=True,
+                     download_name=path.name, conditional=True, etag=True, max_age=0)
+
+
+def _report_or_404(task_id: str) -> dict[str, Any]:
+    _job_or_404(task_id)
+    report = _runner().report(task_id)
+    if report is None:
+        raise PathNotFound(f"Task {task_id} has no report (yet).")
+    return report
+
+
+@bp.get("/report/<task_id>")
+def report(task_id: str):
+    return jsonify(_report_or_404(task_id))
+
+
+@bp.get("/report/<task_id>/offset.svg")
+def report_picture(task_id: str):
+    lang = request.args.get("lang") or pick_language(request.accept_languages)
+    svg = render_offset_svg(_report_or_404(task_id), lang)
+    return Response(svg, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "no-cache",
+                             "Content-Security-Policy": "default-src 'none'; style-src "
+                                                       "'unsafe-inline'"})
+
+
+# -- media folder ---------------------------------------------------------------------
+@bp.get("/media/status")
+def media_status():
+    s = _settings()
+    root = Path(s.media_source_path)
+    available = s.media_source_enabled and root.is_dir()
+    return jsonify(enabled=s.media_source_enabled, available=bool(available),
+                   path=str(root) if s.media_source_enabled else None,
+                   message=None if available else
+                   (s.media_source_warning or "MEDIA_SOURCE_ENABLED is false")
+                   if not s.media_source_enabled
+                   else f"{root} is not a folder (is the volume mounted?)")
+
+
+@bp.get("/media/list")
+def media_list():
+    s = _settings()
+    if not s.media_source_enabled:
+        raise PathNotFound("The media folder is not enabled (MEDIA_SOURCE_ENABLED=false).")
+    listing = list_media(s.media_source_path, request.args.get("path", ""),
+                         s.allowed_extensions)
+    return jsonify(path=listing.path, parent=listing.parent, breadcrumbs=listing.breadcrumbs,
+                   entries=[e.__dict__ for e in listing.entries])
+
+
+# -- system ---------------------------------------------------------------------------
+@bp.get("/health")
+def health():
+    h = system.health(_settings(), _runner())
+    return jsonify(h), (503 if h["status"] == "error" else 200)
+
+
+@bp.get("/system-info")
+def system_info():
+    return jsonify(system.system_info(_settings(), _runner()))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+def conflict_response(e: UploadConflict) -> tuple[Response, int]:
+    return jsonify(error=e.code, message=str(e), offset=e.offset), e.http_status

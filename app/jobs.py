@@ -1,0 +1,445 @@
+"""Jobs: a store in SQLite (survives restarts) and a thread-pool runner that calls the engine.
+
+A job goes queued -> processing -> completed | failed | cancelled. Progress (0-100), the
+engine's stage and message are written to the store as they come (at most a few times a
+second), so the pages and the API only read the store. When the process dies, a job that
+was processing comes back `failed` with "interrupted by restart" at the next start and can
+be re-run (its inputs are kept until a job completes or its task is deleted); jobs that
+were still queued are queued again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
+from app.services.progress import Progress
+from app.services.types import SyncRequest, SyncResult
+from app.utils.file_utils import output_stem, remove_tree, unique_path
+
+logger = logging.getLogger(__name__)
+
+Engine = Callable[..., SyncResult]
+
+STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "processing")
+INTERRUPTED = "interrupted by restart"
+#: Seconds between two progress writes to SQLite for one job (stage changes always write).
+PROGRESS_WRITE_INTERVAL_S = 0.4
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Job:
+    id: str
+    source: str                      # "upload" | "media"
+    original_path: str
+    dubbed_path: str
+    original_name: str
+    dubbed_name: str
+    custom_name: str = ""
+    mode: str | None = None          # auto | audio | speech (None: settings)
+    gap_fill: str | None = None      # silence | original (None: settings)
+    input_dir: str | None = None     # uploaded inputs' folder, removed with the job
+    status: str = "queued"
+    stage: str = "queued"
+    progress: float = 0.0            # 0..100
+    message: str = ""
+    error: str | None = None
+    error_code: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    output_path: str | None = None
+    confidence: float | None = None
+    speed: float | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    report_path: str | None = None
+    attempts: int = 0
+    created_at: str = field(default_factory=utcnow)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ACTIVE
+
+
+_JSON_FIELDS = {"reasons", "summary"}
+_COLUMNS = [f.name for f in fields(Job)]
+
+
+class JobStore:
+    """Jobs in one SQLite file; one connection shared behind a lock (writes are tiny)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        cols = ", ".join(f"{c} {'TEXT PRIMARY KEY' if c == 'id' else ''}" for c in _COLUMNS)
+        self._db.execute(f"CREATE TABLE IF NOT EXISTS jobs ({cols})")
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        for c in _COLUMNS:  # columns added by a later version
+            if c not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {c}")
+
+    @staticmethod
+    def _encode(name: str, value: Any) -> Any:
+        return json.dumps(value) if name in _JSON_FIELDS else value
+
+    @staticmethod
+    def _decode(row: sqlite3.Row) -> Job:
+        d = {k: row[k] for k in row.keys() if k in _COLUMNS}
+        for k in _JSON_FIELDS:
+            d[k] = json.loads(d[k]) if d.get(k) else ({} if k == "summary" else [])
+        return Job(**d)
+
+    def add(self, job: Job) -> Job:
+        values = [self._encode(c, getattr(job, c)) for c in _COLUMNS]
+        with self._lock:
+            self._db.execute(f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(_COLUMNS))})", values)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._decode(row) if row else None
+
+    def list(self, limit: int = 200) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC "
+                                    "LIMIT ?", (limit,)).fetchall()
+        return [self._decode(r) for r in rows]
+
+    def update(self, job_id: str, only_if_status: tuple[str, ...] | None = None,
+               **changes: Any) -> bool:
+        """Set fields; with `only_if_status`, only when the job is in one of those states
+        (compare-and-set, so a cancel and a worker never overwrite each other)."""
+        unknown = set(changes) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown job fields {unknown}")
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        args = [self._encode(k, v) for k, v in changes.items()] + [job_id]
+        sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+        if only_if_status:
+            sql += f" AND status IN ({', '.join('?' * len(only_if_status))})"
+            args += list(only_if_status)
+        with self._lock:
+            return self._db.execute(sql, args).rowcount > 0
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def ids_with_status(self, *statuses: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}) "
+                "ORDER BY created_at, rowid", statuses).fetchall()
+        return [r["id"] for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+            found = {r["status"]: r["n"] for r in rows}
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _default_engine() -> Engine:
+    from app.services.sync_service import run_sync  # heavy imports: only when a job runs
+    return run_sync
+
+
+def map_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers a task list shows, from the engine's report."""
+    segments = report.get("segments") or []
+    offsets = []
+    for s in segments:
+        try:
+            offsets.append(float(s["orig_start"]) - float(s["dub_start"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    langs = report.get("languages") or {}
+    return {
+        "segments": len(segments),
+        "cuts": len(report.get("cuts") or []),
+        "inserts": len(report.get("inserts") or []),
+        "offset_first_s": round(offsets[0], 3) if offsets else None,
+        "offset_last_s": round(offsets[-1], 3) if offsets else None,
+        "speed": report.get("speed"),
+        "languages": {"original": langs.get("original") or langs.get("orig"),
+                      "dubbed": langs.get("dub") or langs.get("dubbed")},
+        "phrase_pairs": len(report.get("phrase_pairs") or []),
+    }
+
+
+class JobRunner:
+    """Runs jobs on a thread pool (MAX_CONCURRENT_JOBS workers; the rest wait queued)."""
+
+    def __init__(self, settings, engine: Engine | None = None):
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.output_dir = Path(settings.output_dir)
+        self.jobs_input_root = Path(settings.uploads_dir) / "jobs"
+        self.work_root = self.data_dir / "work"
+        self.reports_dir = self.data_dir / "reports"
+        for d in (self.data_dir, self.output_dir, self.jobs_input_root, self.reports_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self._engine = engine
+        self._pool = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
+                                        thread_name_prefix="syncdub-job")
+        self._cancels: dict[str, threading.Event] = {}
+        self._reserved: set[Path] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover after a restart: processing -> failed (interrupted), queued -> run."""
+        for job_id in self.store.ids_with_status("processing"):
+            self.store.update(job_id, status="failed", stage="interrupted",
+                              error=INTERRUPTED, error_code="interrupted",
+                              message=INTERRUPTED, finished_at=utcnow())
+            remove_tree(self.work_root / job_id)
+            logger.warning("job %s was running when the server stopped: marked failed "
+                           "(re-run it from its page or POST /api/tasks/%s/retry)",
+                           job_id, job_id)
+        for job_id in self.store.ids_with_status("queued"):
+            self._submit(job_id)
+
+    def shutdown(self, wait: bool = False) -> None:
+        self._closed = True
+        for ev in list(self._cancels.values()):
+            ev.set()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        if wait:
+            self.store.close()
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    # -- commands ---------------------------------------------------------------------
+    def new_job_id(self) -> str:
+        return uuid.uuid4().hex[:12]
+
+    def input_dir(self, job_id: str) -> Path:
+        return self.jobs_input_root / job_id
+
+    def submit(self, job: Job) -> Job:
+        self.store.add(job)
+        logger.info("job %s queued: %s + %s (%s)", job.id, job.original_name,
+                    job.dubbed_name, job.source)
+        self._submit(job.id)
+        return job
+
+    def _submit(self, job_id: str) -> None:
+        self._cancels[job_id] = threading.Event()
+        self._pool.submit(self._run_safely, job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        return self.store.get(job_id)
+
+    def list(self, limit: int = 200) -> list[Job]:
+        return self.store.list(limit)
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued job at once; ask a running one to stop at its next step."""
+        job = self.store.get(job_id)
+        if job is None or job.finished:
+            return job
+        ev = self._cancels.get(job_id)
+        if ev is not None:
+            ev.set()
+        if self.store.update(job_id, only_if_status=("queued",), status="cancelled",
+                             stage="cancelled", message="cancelled by the user",
+                             finished_at=utcnow()):
+            logger.info("job %s cancelled while queued", job_id)
+        else:
+            self.store.update(job_id, only_if_status=("processing",),
+                              message="cancelling...")
+            logger.info("job %s: cancel requested", job_id)
+        return self.store.get(job_id)
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again with the same inputs."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if not job.finished or job.status == "completed":
+            raise InputError(f"Task {job_id} is {job.status}; only failed or cancelled "
+                             "tasks can be re-run.")
+        for p in (job.original_path, job.dubbed_path):
+            if not Path(p).is_file():
+                raise InputError("The input files of this task are gone; start a new sync.")
+        if not self.store.update(job_id, only_if_status=("failed", "cancelled"),
+                                 status="queued", stage="queued", progress=0.0,
+                                 message="queued again", error=None, error_code=None,
+                                 reasons=[], started_at=None, finished_at=None):
+            raise InputError(f"Task {job_id} changed state; try again.")
+        logger.info("job %s queued again", job_id)
+        self._submit(job_id)
+        return self.store.get(job_id)  # type: ignore[return-value]
+
+    def delete(self, job_id: str, remove_output: bool = False) -> None:
+        """Forget a finished job: its record, inputs, report (and output when asked)."""
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        remove_tree(Path(job.input_dir) if job.input_dir else None)
+        remove_tree(self.reports_dir / f"{job_id}.json")
+        if remove_output and job.output_path:
+            remove_tree(Path(job.output_path))
+        self.store.delete(job_id)
+        self._cancels.pop(job_id, None)
+        logger.info("job %s deleted%s", job_id, " with its output" if remove_output else "")
+
+    def report(self, job_id: str) -> dict[str, Any] | None:
+        path = self.reports_dir / f"{job_id}.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text())
+
+    def counts(self) -> dict[str, int]:
+        return self.store.counts()
+
+    # -- the work ---------------------------------------------------------------------
+    def _run_safely(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        except Exception:  # never let a worker thread die silently
+            logger.exception("job %s: runner error", job_id)
+            self.store.update(job_id, only_if_status=ACTIVE, status="failed",
+                              error="internal error in the job runner; see the server log",
+                              error_code="internal_error", finished_at=utcnow())
+
+    def _reserve_output(self, job: Job) -> Path:
+        with self._lock:
+            stem = output_stem(job.custom_name, job.original_name)
+            path = unique_path(self.output_dir, stem, ".mkv", taken=self._reserved)
+            self._reserved.add(path)
+            return path
+
+    def _run(self, job_id: str) -> None:
+        cancel = self._cancels.setdefault(job_id, threading.Event())
+        if self._closed or not self.store.update(
+                job_id, only_if_status=("queued",), status="processing", stage="starting",
+                progress=0.0, message="starting", started_at=utcnow()):
+            return  # cancelled (or deleted) while queued
+        job = self.store.get(job_id)
+        assert job is not None
+        self.store.update(job_id, attempts=job.attempts + 1)
+        output = self._reserve_output(job)
+        work = self.work_root / job_id
+        remove_tree(work)
+        work.mkdir(parents=True)
+        started = time.monotonic()
+        logger.info("job %s started -> %s", job_id, output.name)
+        try:
+            engine = self._engine or _default_engine()
+            request = SyncRequest(original=Path(job.original_path), dub=Path(job.dubbed_path),
+                                  output=output, mode=job.mode, gap_fill=job.gap_fill)
+            engine_settings = replace(self.settings.engine, work_dir=work)
+            result = engine(request, engine_settings, progress=self._progress_sink(job_id),
+                            cancel=cancel)
+            if cancel.is_set():
+                raise Cancelled("cancelled by the user")
+            self._save_report(job_id, result.report)
+            final = Path(result.output) if result.output else output
+            self.store.update(
+                job_id, status="completed", stage="done", progress=100.0,
+                message="done", output_path=str(final), confidence=float(result.confidence),
+                speed=float(result.speed), summary=map_summary(result.report),
+                reasons=list(result.report.get("reasons") or []),
+                report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
+            remove_tree(Path(job.input_dir) if job.input_dir else None)
+            logger.info("job %s completed in %.1f s (confidence %.2f)", job_id,
+                        time.monotonic() - started, result.confidence)
+        except Cancelled:
+            remove_tree(output)
+            self.store.update(job_id, status="cancelled", stage="cancelled",
+                              message="cancelled by the user", finished_at=utcnow())
+            logger.info("job %s cancelled", job_id)
+        except AlignmentError as e:
+            remove_tree(output)
+            if e.report:
+                self._save_report(job_id, e.report)
+            self._fail(job_id, e, reasons=e.reasons,
+                       summary=map_summary(e.report) if e.report else {})
+        except SyncDubError as e:
+            remove_tree(output)
+            self._fail(job_id, e)
+        except Exception as e:  # a bug, not the user's fault: keep the trace in the log
+            remove_tree(output)
+            logger.exception("job %s: unexpected error", job_id)
+            self.store.update(job_id, status="failed", error=f"unexpected error: {e}",
+                              error_code="internal_error", finished_at=utcnow())
+        finally:
+            remove_tree(work)
+            with self._lock:
+                self._reserved.discard(output)
+            self._cancels.pop(job_id, None)
+
+    def _fail(self, job_id: str, e: SyncDubError, reasons: list[str] | None = None,
+              summary: dict | None = None) -> None:
+        logger.warning("job %s failed (%s): %s", job_id, e.code, e)
+        changes: dict[str, Any] = dict(status="failed", error=str(e), error_code=e.code,
+                                       finished_at=utcnow())
+        if reasons is not None:
+            changes["reasons"] = list(reasons)
+        if summary:
+            changes["summary"] = summary
+        self.store.update(job_id, **changes)
+
+    def _save_report(self, job_id: str, report: dict[str, Any]) -> None:
+        path = self.reports_dir / f"{job_id}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report, default=_json_default))
+        tmp.replace(path)
+
+    def _progress_sink(self, job_id: str) -> Callable[[Progress], None]:
+        state = {"stage": None, "t": 0.0, "overall": 0.0}
+
+        def sink(p: Progress) -> None:
+            now = time.monotonic()
+            overall = max(state["overall"], float(p.overall))  # never runs backwards
+            state["overall"] = overall
+            if p.stage == state["stage"] and now - state["t"] < PROGRESS_WRITE_INTERVAL_S \
+                    and p.fraction < 1.0:
+                return
+            state.update(stage=p.stage, t=now)
+            self.store.update(job_id, only_if_status=("processing",), stage=p.stage,
+                              progress=round(min(99.9, overall * 100), 1),
+                              message=p.message or "")
+        return sink
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)

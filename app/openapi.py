@@ -1,0 +1,182 @@
+"""The OpenAPI 3 description of /api (served at /api/openapi.json; a test checks that it
+lists exactly the routes the app has)."""
+from __future__ import annotations
+
+from typing import Any
+
+ERR = {"$ref": "#/components/responses/Error"}
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/"
+                                                                f"{schema_ref}"}}}}
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    errs = {code: ERR for code in extra.pop("errors", ())}
+    return {"summary": summary, "responses": {**responses, **errs}, **extra}
+
+
+OPTIONS_PROPS = {
+    "custom_name": {"type": "string", "description": "output file name (without .mkv); "
+                                                     "default: the original's name"},
+    "mode": {"type": "string", "enum": ["auto", "audio", "speech"]},
+    "gap_fill": {"type": "string", "enum": ["silence", "original"],
+                 "description": "what plays where the dub lacks a scene"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "message"],
+              "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                             "offset": {"type": "integer",
+                                        "description": "uploads: bytes received so far"}}},
+    "Accepted": {"type": "object", "required": ["task_id", "status"],
+                 "properties": {"task_id": {"type": "string"}, "status": {"type": "string"},
+                                "status_url": {"type": "string"}}},
+    "Task": {"type": "object", "properties": {
+        "task_id": {"type": "string"},
+        "status": {"type": "string",
+                   "enum": ["queued", "processing", "completed", "failed", "cancelled"]},
+        "progress": {"type": "number", "minimum": 0, "maximum": 100},
+        "stage": {"type": "string"}, "message": {"type": "string"},
+        "error": {"type": "string", "nullable": True},
+        "error_code": {"type": "string", "nullable": True},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "original_name": {"type": "string"}, "dubbed_name": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": {"type": "string", "nullable": True},
+        "finished_at": {"type": "string", "nullable": True},
+        "result": {"type": "object", "nullable": True, "properties": {
+            "output": {"type": "string"}, "confidence": {"type": "number"},
+            "speed": {"type": "number"}, "map": {"type": "object"},
+            "download_url": {"type": "string"}, "report_url": {"type": "string"},
+            "picture_url": {"type": "string"}}}}},
+    "TaskList": {"type": "object", "properties": {
+        "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+    "Upload": {"type": "object", "properties": {
+        "upload_id": {"type": "string"}, "filename": {"type": "string"},
+        "size": {"type": "integer"}, "offset": {"type": "integer"},
+        "complete": {"type": "boolean"}, "created_at": {"type": "number"},
+        "chunk_size": {"type": "integer"}}},
+    "Listing": {"type": "object", "properties": {
+        "path": {"type": "string"}, "parent": {"type": "string", "nullable": True},
+        "breadcrumbs": {"type": "array", "items": {"type": "object"}},
+        "entries": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "path": {"type": "string"},
+            "type": {"type": "string", "enum": ["directory", "video"]},
+            "size": {"type": "integer", "nullable": True},
+            "items": {"type": "integer", "nullable": True},
+            "videos": {"type": "integer", "nullable": True}}}}}},
+    "Object": {"type": "object"},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/api/upload": {"post": _op(
+            "Upload two files (multipart) and start a sync",
+            {"202": _json("Accepted", "queued")}, errors=("400", "401", "413"),
+            requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["original_video", "dubbed_video"],
+                "properties": {"original_video": {"type": "string", "format": "binary"},
+                               "dubbed_video": {"type": "string", "format": "binary"},
+                               **OPTIONS_PROPS}}}}})},
+        "/api/sync": {"post": _op(
+            "Start a sync from the media folder or from finished chunked uploads",
+            {"202": _json("Accepted", "queued")}, errors=("400", "401", "403", "404"),
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "original_path": {"type": "string",
+                                      "description": "relative to MEDIA_SOURCE_PATH"},
+                    "dubbed_path": {"type": "string"},
+                    "original_upload": {"type": "string", "description": "upload_id"},
+                    "dubbed_upload": {"type": "string"}, **OPTIONS_PROPS}}}}})},
+        "/api/uploads": {"post": _op(
+            "Create a resumable upload", {"201": _json("Upload", "created")},
+            errors=("400", "401", "507"),
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["filename", "size"],
+                "properties": {"filename": {"type": "string"},
+                               "size": {"type": "integer"}}}}}})},
+        "/api/uploads/{upload_id}": {
+            "parameters": [UPLOAD_ID],
+            "get": _op("What has arrived (offset)", {"200": _json("Upload")},
+                       errors=("401", "404")),
+            "put": _op("Send bytes START-END (Content-Range: bytes START-END/TOTAL); START "
+                       "must not exceed the offset", {"200": _json("Upload")},
+                       errors=("400", "401", "404", "409"),
+                       parameters=[{"name": "Content-Range", "in": "header", "required": True,
+                                    "schema": {"type": "string"}}],
+                       requestBody={"required": True, "content": {
+                           "application/octet-stream": {"schema": {"type": "string",
+                                                                   "format": "binary"}}}}),
+            "delete": _op("Abandon an upload", {"204": {"description": "removed"}},
+                          errors=("401", "404"))},
+        "/api/uploads/{upload_id}/finish": {"parameters": [UPLOAD_ID], "post": _op(
+            "Mark an upload complete (all bytes arrived)", {"200": _json("Upload")},
+            errors=("401", "404", "409"))},
+        "/api/status/{task_id}": {"parameters": [TASK_ID], "get": _op(
+            "A task's status, progress and result", {"200": _json("Task")},
+            errors=("401", "404"))},
+        "/api/tasks": {"get": _op(
+            "All tasks, newest first", {"200": _json("TaskList")}, errors=("401",),
+            parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer"}}])},
+        "/api/tasks/{task_id}": {"parameters": [TASK_ID], "delete": _op(
+            "Cancel a queued/running task, or remove a finished one",
+            {"200": _json("Object", "removed"), "202": _json("Object", "cancelling")},
+            errors=("401", "404"),
+            parameters=[{"name": "delete_output", "in": "query",
+                         "schema": {"type": "boolean"}}])},
+        "/api/tasks/{task_id}/retry": {"parameters": [TASK_ID], "post": _op(
+            "Run a failed or cancelled task again", {"202": _json("Accepted", "queued")},
+            errors=("400", "401", "404"))},
+        "/api/download/{task_id}": {"parameters": [TASK_ID], "get": _op(
+            "The synced MKV (Range requests supported)",
+            {"200": {"description": "the file", "content": {"video/x-matroska": {}}},
+             "206": {"description": "partial content"},
+             "304": {"description": "not modified"},
+             "416": {"description": "range not satisfiable"}},
+            errors=("400", "401", "404"))},
+        "/api/report/{task_id}": {"parameters": [TASK_ID], "get": _op(
+            "The engine's report (map, anchors, confidence, timings)",
+            {"200": _json("Object")}, errors=("401", "404"))},
+        "/api/report/{task_id}/offset.svg": {"parameters": [TASK_ID], "get": _op(
+            "Picture of the offset over time with anchors, cuts and inserts",
+            {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
+            errors=("401", "404"))},
+        "/api/media/status": {"get": _op("Is the media folder enabled and mounted?",
+                                         {"200": _json("Object")}, errors=("401",))},
+        "/api/media/list": {"get": _op(
+            "Folders and videos in the media folder", {"200": _json("Listing")},
+            errors=("401", "403", "404"),
+            parameters=[{"name": "path", "in": "query", "schema": {"type": "string"},
+                         "description": "relative to MEDIA_SOURCE_PATH"}])},
+        "/api/health": {"get": _op(
+            "Health (ffmpeg, models, disk, runner); no key needed",
+            {"200": _json("Object"), "503": _json("Object", "not working")})},
+        "/api/system-info": {"get": _op("CPU, memory, disks, GPU, models, versions",
+                                        {"200": _json("Object")}, errors=("401",))},
+        "/api/openapi.json": {"get": _op("This document", {"200": _json("Object")})},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "SyncDub API", "version": "1.0.0",
+                 "description": "Put a dubbed audio track onto another release of the same "
+                                "film. Errors are JSON {error, message}. When API_KEY is set, "
+                                "send it in X-API-Key."},
+        "servers": [{"url": "/"}],
+        "security": [{"ApiKey": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header",
+                                           "name": "X-API-Key"}},
+            "schemas": SCHEMAS,
+            "responses": {"Error": {"description": "error", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }

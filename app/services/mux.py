@@ -1,0 +1,156 @@
+"""Mux (pipeline stage 7): the original's streams, stream-copied, plus the dub track.
+
+Video, every audio stream (bit-exact), subtitles (converted to SRT where Matroska cannot
+hold the codec, e.g. mov_text), attachments, chapters and global metadata come from the
+original; the dub track is appended as the last audio stream with its language and title.
+Written under a temporary name beside the output and renamed only when ffmpeg succeeded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from app.services.media import FFPROBE_TIMEOUT, MediaInfo, StreamInfo, run_ffmpeg
+from app.services.render import RenderedTrack, stream_start
+
+logger = logging.getLogger(__name__)
+
+#: subtitle codecs Matroska holds as they are
+MKV_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "hdmv_pgs_subtitle",
+                 "dvd_subtitle", "dvb_subtitle", "text"}
+#: text subtitle codecs converted to SRT
+TEXT_SUBTITLES = {"mov_text", "microdvd", "subviewer", "subviewer1", "sami", "realtext",
+                  "jacosub", "mpl2", "pjs", "vplayer", "stl", "eia_608"}
+#: video "streams" that are cover art, copied as attachments would be (kept as they are)
+_COVER_CODECS = {"mjpeg", "png", "bmp", "gif"}
+
+
+def temp_path(out_path: Path) -> Path:
+    """The name the mux writes to before renaming: `.NAME.part.mkv` in the same folder."""
+    out_path = Path(out_path)
+    return out_path.with_name(f".{out_path.stem}.part.mkv")
+
+
+def _kept_streams(original: MediaInfo) -> tuple[list[StreamInfo], dict[int, str]]:
+    """Streams of the original to map, and subtitle conversions {output sub index: codec}."""
+    kept: list[StreamInfo] = []
+    convert: dict[int, str] = {}
+    n_sub = 0
+    for s in original.streams:
+        if s.kind in ("video", "audio", "attachment"):
+            kept.append(s)
+        elif s.kind == "subtitle":
+            if s.codec in MKV_SUBTITLES:
+                kept.append(s)
+            elif s.codec in TEXT_SUBTITLES:
+                kept.append(s)
+                convert[n_sub] = "srt"
+            else:
+                logger.warning("subtitle stream %d (%s) cannot be stored in Matroska: left out",
+                               s.index, s.codec)
+                continue
+            n_sub += 1
+        else:
+            logger.info("stream %d (%s %s) is not copied", s.index, s.kind, s.codec)
+    return kept, convert
+
+
+def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
+             title: str, dub_default: bool = False) -> list[str]:
+    """ffmpeg argv (without the program) writing the output MKV to `out_path`.
+
+    The dub input is shifted by `track.delay_s` (-itsoffset) when not zero and cut at
+    `track.duration_s` (input -t, on the output timeline); a negative delay adds output
+    `-ss 0`, which drops the dub packets that would land before t = 0 without moving the
+    original's streams (a negative -itsoffset alone makes the muxer shift every stream).
+    `-ss 0` drops *any* stream's leading packets with pts < 0, so `mux` uses it only when
+    the original has none (else it pre-cuts the dub: `precut_args`).
+    """
+    kept, convert = _kept_streams(original)
+    args = ["-y", "-i", str(original.path)]
+    if track.duration_s is not None:
+        args += ["-t", f"{track.duration_s:.6f}"]
+    if abs(track.delay_s) > 5e-7:
+        args += ["-itsoffset", f"{track.delay_s:.6f}"]
+    args += ["-i", str(track.path)]
+    for s in kept:
+        args += ["-map", f"0:{s.index}"]
+    args += ["-map", f"1:{track.stream_index}"]
+    args += ["-map_metadata", "0", "-map_chapters", "0", "-c", "copy"]
+    for n, codec in sorted(convert.items()):
+        args += [f"-c:s:{n}", codec]
+    n_audio = sum(1 for s in kept if s.kind == "audio")
+    dub = f"a:{n_audio}"
+    if dub_default:
+        for i in range(n_audio):
+            args += [f"-disposition:a:{i}", "0"]
+        args += [f"-disposition:{dub}", "default"]
+    else:
+        args += [f"-disposition:{dub}", "0"]
+    args += [f"-metadata:s:{dub}", f"language={language}", f"-metadata:s:{dub}", f"title={title}"]
+    if track.delay_s < -5e-7:
+        args += ["-ss", "0"]
+    return args + ["-f", "matroska", str(out_path)]
+
+
+def precut_args(track: RenderedTrack, out_path: Path) -> list[str]:
+    """ffmpeg argv copying the dub's packets that land at t >= 0 (after `delay_s`) into a
+    Matroska audio file; their times keep the output timeline (first packet at >= 0)."""
+    args = ["-y"]
+    if track.duration_s is not None:
+        args += ["-t", f"{track.duration_s:.6f}"]
+    return args + ["-itsoffset", f"{track.delay_s:.6f}", "-i", str(track.path),
+                   "-map", f"0:{track.stream_index}", "-c", "copy", "-ss", "0",
+                   "-f", "matroska", str(out_path)]
+
+
+def _first_pts(path: Path, packets: int = 64) -> list[float]:
+    """pts (s) of the first packets of a file, as ffmpeg reads them (no start shift)."""
+    r = subprocess.run(["ffprobe", "-v", "error", "-read_intervals", f"%+#{packets}",
+                        "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+                       capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
+    out = []
+    for line in r.stdout.split():
+        try:
+            out.append(float(line.strip(",")))
+        except ValueError:
+            pass
+    return out
+
+
+def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
+        title: str, dub_default: bool = False,
+        progress: Callable[[float], None] | None = None) -> Path:
+    """Write the synced MKV to `out_path` (replacing it); return `out_path`.
+
+    `language`: ISO 639-2 code of the dub ("spa"); `title`: its track title
+    ("Spanish (SyncDub)"). Nothing is left under `out_path` or the temporary name when
+    ffmpeg fails or the call is interrupted.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(out_path)
+    cut = out_path.with_name(f".{out_path.stem}.dub.part.mka")
+    logger.info("muxing %s + dub (%s, delay %+.3f s) -> %s", original.path.name, track.codec,
+                track.delay_s, out_path.name)
+    try:
+        if track.delay_s < -5e-7 and any(t < 0 for t in _first_pts(original.path)):
+            # the original has packets before 0 (e.g. MP4 AAC priming) that `-ss 0` would drop
+            logger.info("original starts with negative timestamps: pre-cutting the dub's head")
+            run_ffmpeg(precut_args(track, cut))
+            track = replace(track, path=cut, stream_index=0, delay_s=stream_start(cut),
+                            duration_s=None)
+        args = mux_args(original, track, tmp, language=language, title=title,
+                        dub_default=dub_default)
+        run_ffmpeg(args, progress=progress, duration=original.duration)
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        cut.unlink(missing_ok=True)
+    return out_path

@@ -1,0 +1,407 @@
+"""Render the dub onto the original's timeline (pipeline stage 6).
+
+Time conventions (seconds):
+  * dub_t = 0 is the first decoded sample of the dub's audio stream and orig_t = 0 the first
+    decoded sample of the original's audio stream (what `media.extract_args` decodes).
+  * `RenderedTrack.delay_s` is where the track's first packet must sit in the output file,
+    in seconds after the original file's start (ffmpeg's t = 0 for that input): the mux
+    applies it with `-itsoffset`. Positive = later. Negative = the track's head is dropped.
+
+Two paths:
+  * Re-encode: one ffmpeg filter graph trims each segment, undoes the speed, places it
+    sample-exactly (adelay), crossfades at splices and mixes (amix, normalize=0: levels
+    unchanged), fills gaps with silence or the original's audio, pads/trims to the original
+    duration, and encodes with the dub's codec (else FLAC) into a .mka. The encoder's
+    priming delay is measured once per (codec, rate, channels, bit rate) per process and
+    compensated by placing everything that many samples earlier.
+  * Copy: a single segment at speed 1 keeps the dub's own packets; `delay_s` carries the
+    shift and the mux drops packets that would land before t = 0 (output `-ss 0`).
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.errors import MediaError
+from app.services.media import MediaInfo, StreamInfo, require_tools, run_ffmpeg
+from app.services.timemap import TimeMap
+
+logger = logging.getLogger(__name__)
+
+MARGIN_S = 0.010        # s of dub material kept on each side of a splice (crossfade = 2x)
+STRETCH_MODES = ("resample", "atempo")
+GAP_FILLS = ("silence", "original")
+
+#: dub codec -> ffmpeg encoder
+ENCODERS: dict[str, str] = {
+    "ac3": "ac3", "eac3": "eac3", "aac": "aac", "opus": "libopus",
+    "flac": "flac", "mp3": "libmp3lame",
+}
+_MAX_CHANNELS = {"ac3": 6, "eac3": 6, "aac": 8, "opus": 8, "flac": 8, "mp3": 2}
+_RATES = {
+    "ac3": {48000, 44100, 32000}, "eac3": {48000, 44100, 32000},
+    "opus": {48000, 24000, 16000, 12000, 8000},
+    "mp3": {48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
+}
+#: default bit rate per channel (bit/s) when the dub's is unknown; and a cap per codec
+_PER_CHANNEL = {"ac3": 96000, "eac3": 96000, "aac": 96000, "opus": 64000, "mp3": 96000}
+_MAX_RATE = {"ac3": 640000, "eac3": 1536000, "aac": 768000, "opus": 512000, "mp3": 320000}
+
+
+@dataclass(frozen=True)
+class RenderedTrack:
+    """The dub as it goes into the mux.
+
+    `path`/`stream_index`: the file and ffprobe stream index holding it (the dub itself when
+    not re-encoded). `delay_s`: seconds after the output's t = 0 where its first packet goes
+    (mux: -itsoffset; negative = packets before 0 are dropped). `duration_s`: end of the
+    track on the output timeline (mux: input -t), None = keep all.
+    """
+
+    path: Path
+    codec: str
+    channels: int
+    delay_s: float
+    reencoded: bool
+    stream_index: int = 0
+    duration_s: float | None = None
+
+
+# ----------------------------------------------------------------- pure builders
+
+def speed_rates(speed: float, sample_rate: int) -> tuple[int, int]:
+    """Integer rates (R1, R2) with R1/R2 == limit_denominator(speed) exactly.
+
+    `aresample=R1,asetrate=R2` stretches the audio by R1/R2 (plays slower when > 1) and
+    lowers the pitch by the same ratio: the exact inverse of a PAL speed-up.
+    """
+    f = Fraction(speed).limit_denominator(2000)
+    p, q = f.numerator, f.denominator
+    # R2 == sample_rate when possible: then the last resample is a no-op
+    k = sample_rate // q if sample_rate % q == 0 else max(1, round(sample_rate / p))
+    return p * k, q * k
+
+
+def stretch_filter(speed: float, sample_rate: int, mode: str = "resample") -> str:
+    """Filter chain (may be empty) that makes a piece `speed` times longer."""
+    if abs(speed - 1.0) < 1e-9:
+        return ""
+    if mode == "atempo":
+        tempo = 1.0 / speed
+        parts = []
+        while tempo < 0.5:          # atempo takes 0.5..100 per instance
+            parts.append("atempo=0.5")
+            tempo /= 0.5
+        parts.append(f"atempo={tempo:.9f}")
+        return ",".join(parts)
+    if mode != "resample":
+        raise ValueError(f"stretch must be one of {STRETCH_MODES}, not {mode!r}")
+    r1, r2 = speed_rates(speed, sample_rate)
+    return (f"aresample={r1}:resampler=soxr,asetrate={r2},"
+            f"aresample={sample_rate}:resampler=soxr")
+
+
+def layout_name(stream: StreamInfo) -> str:
+    """A channel layout ffmpeg accepts for the stream ("stereo", "5.1(side)", "3c")."""
+    if stream.channel_layout and stream.channel_layout != "unknown":
+        return stream.channel_layout
+    return {1: "mono", 2: "stereo"}.get(stream.channels, f"{max(1, stream.channels)}c")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One stretch of audio placed on the original timeline (samples at the output rate).
+
+    source: "dub" or "orig"; [start, end): samples of the source's own timeline (before
+    stretching); speed: stretch factor; pos: output sample of the piece's first sample;
+    fade_in / fade_out: samples of linear fade at each end (centred on the splice).
+    """
+
+    source: str
+    start: int
+    end: int
+    speed: float
+    pos: int
+    fade_in: int
+    fade_out: int
+
+    @property
+    def out_len(self) -> int:
+        return round((self.end - self.start) * self.speed)
+
+
+def plan_pieces(tmap: TimeMap, sample_rate: int, *, gap_fill: str = "silence",
+                margin_s: float = MARGIN_S, shift: int = 0) -> list[Piece]:
+    """The pieces that make the rendered track. Pure.
+
+    Each segment is extended by `margin_s` (dub seconds) on each side where material exists,
+    and faded over twice that, centred on the splice, so neighbours crossfade. `shift` moves
+    every piece that many samples earlier (encoder priming compensation).
+    """
+    sr = sample_rate
+    pieces: list[Piece] = []
+    for seg in tmap.segments:
+        pre = min(margin_s, seg.dub_start, seg.orig_start / seg.speed)
+        post = max(0.0, min(margin_s, tmap.dub_duration - seg.dub_end))
+        a, b = seg.dub_start - pre, seg.dub_end + post
+        start, end = round(a * sr), round(b * sr)
+        if end <= start:
+            continue
+        pos = round((seg.orig_start - pre * seg.speed) * sr) - shift
+        fi = round(2 * pre * seg.speed * sr)
+        fo = round(2 * post * seg.speed * sr)
+        pieces.append(Piece("dub", start, end, seg.speed, pos, fi, fo))
+    if gap_fill == "original":
+        for g0, g1 in tmap.cuts:
+            pre = min(margin_s, g0)
+            post = max(0.0, min(margin_s, tmap.orig_duration - g1))
+            start, end = round((g0 - pre) * sr), round((g1 + post) * sr)
+            if end <= start:
+                continue
+            pieces.append(Piece("orig", start, end, 1.0, start - shift,
+                                round(2 * pre * sr), round(2 * post * sr)))
+    elif gap_fill != "silence":
+        raise ValueError(f"gap_fill must be one of {GAP_FILLS}, not {gap_fill!r}")
+    return pieces
+
+
+def piece_chain(piece: Piece, sample_rate: int, stretch: str = "resample") -> str:
+    """Filters for one piece, from its source's split output to its place on the timeline."""
+    f = [f"atrim=start_sample={piece.start}:end_sample={piece.end}", "asetpts=N/SR/TB"]
+    st = stretch_filter(piece.speed, sample_rate, stretch)
+    if st:
+        f += [st, "asetpts=N/SR/TB"]
+    n = piece.out_len
+    if piece.fade_in > 0:
+        f.append(f"afade=t=in:ss=0:ns={piece.fade_in}:curve=tri")
+    if piece.fade_out > 0:
+        f.append(f"afade=t=out:ss={max(0, n - piece.fade_out)}:ns={piece.fade_out}:curve=tri")
+    pos = piece.pos
+    if pos < 0:                         # starts before t=0: drop its head
+        f += [f"atrim=start_sample={-pos}", "asetpts=N/SR/TB"]
+        pos = 0
+    if pos > 0:
+        f.append(f"adelay=delays={pos}S:all=1")
+    return ",".join(f)
+
+
+def render_graph(pieces: list[Piece], *, dub_label: str, orig_label: str | None,
+                 sample_rate: int, layout: str, total: int,
+                 stretch: str = "resample") -> str:
+    """The whole filter graph; its output pad is [out], exactly `total` samples long."""
+    fmt = f"aformat=sample_fmts=fltp:channel_layouts={layout}"
+    graph: list[str] = []
+    labels: list[str] = []
+    for source, label in (("dub", dub_label), ("orig", orig_label)):
+        mine = [(i, p) for i, p in enumerate(pieces) if p.source == source and p.pos + p.out_len > 0]
+        if not mine:
+            continue
+        if label is None:
+            raise ValueError("pieces of the original need orig_label")
+        head = f"[{label}]aresample={sample_rate}:resampler=soxr,{fmt}"
+        if len(mine) == 1:
+            graph.append(f"{head}[{source}0]")
+        else:
+            outs = "".join(f"[{source}{k}]" for k in range(len(mine)))
+            graph.append(f"{head},asplit={len(mine)}{outs}")
+        for k, (i, p) in enumerate(mine):
+            graph.append(f"[{source}{k}]{piece_chain(p, sample_rate, stretch)}[p{i}]")
+            labels.append(f"[p{i}]")
+    tail = f"apad=whole_len={total},atrim=end_sample={total},{fmt}"
+    if not labels:
+        graph.append(f"anullsrc=r={sample_rate}:cl={layout},atrim=end_sample={total},{fmt}[out]")
+    elif len(labels) == 1:
+        graph.append(f"{labels[0]}{tail}[out]")
+    else:
+        graph.append(f"{''.join(labels)}amix=inputs={len(labels)}:duration=longest:"
+                     f"dropout_transition=0:normalize=0,{tail}[out]")
+    return ";".join(graph)
+
+
+def choose_encoder(stream: StreamInfo) -> tuple[str, list[str]]:
+    """(codec name, ffmpeg output codec args) for re-encoding `stream`: its own codec when
+    ffmpeg can encode it at that rate/channel count, else FLAC."""
+    codec = stream.codec
+    enc = ENCODERS.get(codec)
+    ch, sr = max(1, stream.channels), stream.sample_rate
+    if (enc is None or ch > _MAX_CHANNELS[codec]
+            or (codec in _RATES and sr not in _RATES[codec])):
+        if enc is not None or codec != "flac":
+            logger.info("dub codec %s (%d ch, %d Hz) cannot be re-encoded by ffmpeg: using FLAC",
+                        codec, ch, sr)
+        return "flac", ["-c:a", "flac"]
+    if codec == "flac":
+        return "flac", ["-c:a", "flac"]
+    rate = stream.bit_rate if stream.bit_rate > 0 else _PER_CHANNEL[codec] * ch
+    rate = max(32000, min(rate, _MAX_RATE[codec]))
+    return codec, ["-c:a", enc, "-b:a", str(rate)]
+
+
+def render_args(dub_path: Path, orig_path: Path | None, graph: str, codec_args: list[str],
+                sample_rate: int, out_path: Path) -> list[str]:
+    """ffmpeg argv (without the program) running `graph` into a Matroska audio file."""
+    args = ["-y", "-i", str(dub_path)]
+    if orig_path is not None:
+        args += ["-i", str(orig_path)]
+    return args + ["-filter_complex", graph, "-map", "[out]", *codec_args,
+                   "-ar", str(sample_rate), "-f", "matroska", str(out_path)]
+
+
+def copy_placement(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap,
+                   original: MediaInfo | None = None,
+                   orig_stream: StreamInfo | None = None) -> tuple[float, float]:
+    """(delay_s, duration_s) that put the dub's own packets on the original timeline.
+
+    delay_s = the segment's offset (orig_t - dub_t), corrected for where each audio stream's
+    first sample sits relative to its file's start (0 for most files).
+    duration_s = where the dub material ends (segment end, at most the original's end).
+    """
+    seg = tmap.segments[0]
+    dub_rel = dub_stream.start_time - dub.start_time
+    orig_rel = (orig_stream.start_time - original.start_time
+                if original is not None and orig_stream is not None else 0.0)
+    delay = seg.orig_start - seg.dub_start + orig_rel - dub_rel
+    end = min(seg.orig_end, tmap.orig_duration) + orig_rel
+    return delay, end
+
+
+# ----------------------------------------------------------------- encoder delay
+
+_DELAY_CACHE: dict[tuple, tuple[int, float]] = {}
+_DELAY_LOCK = threading.Lock()
+_CLICK = (0.8 * np.hanning(48)).astype(np.float32)
+
+
+def _decode_absolute(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode the first audio stream to mono on the absolute timeline (t=0 at pts 0)."""
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-copyts", "-i", str(path), "-map", "0:a:0",
+            "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
+            "-f", "f32le", "pipe:1"]
+    r = subprocess.run(argv, capture_output=True)
+    if r.returncode != 0:
+        raise MediaError(f"could not decode {path.name}: {r.stderr.decode(errors='replace')[-500:]}")
+    return np.frombuffer(r.stdout, dtype="<f4")
+
+
+def find_click(decoded: np.ndarray, search: int) -> int:
+    """Sample index of the `_CLICK` shape within the first `search` samples."""
+    seg = decoded[:search + len(_CLICK)].astype(np.float64)
+    c = np.correlate(seg, _CLICK.astype(np.float64), mode="valid")
+    return int(np.argmax(c))
+
+
+def encoder_delay(codec_args: list[str], sample_rate: int, layout: str,
+                  channels: int) -> tuple[int, float]:
+    """(shift, start_s) for an encoder configuration, measured once per process.
+
+    A click at 1 s is encoded through the same codec/rate/layout into .mka and decoded
+    back on the absolute timeline. `start_s` = -(the stream's start time) when the encoder
+    writes packets before 0 (Opus pre-skip), else 0: the mux must offset the track by it.
+    `shift` = samples by which the content comes out late once the track sits at start_s;
+    the render places everything that many samples earlier.
+    """
+    key = (tuple(codec_args), sample_rate, layout, channels)
+    with _DELAY_LOCK:
+        if key in _DELAY_CACHE:
+            return _DELAY_CACHE[key]
+        require_tools()
+        with tempfile.TemporaryDirectory(prefix="syncdub-delay-") as tmp:
+            src, enc = Path(tmp) / "click.f32", Path(tmp) / "click.mka"
+            sig = np.zeros((3 * sample_rate, channels), dtype=np.float32)
+            sig[sample_rate:sample_rate + len(_CLICK)] = _CLICK[:, None]
+            src.write_bytes(sig.tobytes())
+            run_ffmpeg(["-y", "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels),
+                        "-channel_layout", layout, "-i", str(src), *codec_args,
+                        "-f", "matroska", str(enc)])
+            start = stream_start(enc)
+            start_s = max(0.0, -start)
+            found = find_click(_decode_absolute(enc, sample_rate), 2 * sample_rate)
+            shift = found - sample_rate + round(start_s * sample_rate)
+        _DELAY_CACHE[key] = (shift, start_s)
+        logger.info("encoder delay %s @%d Hz %s: %d samples (track offset %.3f s)",
+                    " ".join(codec_args), sample_rate, layout, shift, start_s)
+        return shift, start_s
+
+
+def stream_start(path: Path) -> float:
+    """start_time (s) of the first audio stream of `path` as ffprobe reports it (0 if none)."""
+    r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                        "stream=start_time", "-of", "csv=p=0", str(path)],
+                       capture_output=True, text=True)
+    try:
+        return float(r.stdout.strip().splitlines()[0])
+    except (ValueError, IndexError):
+        return 0.0
+
+
+# ----------------------------------------------------------------- the stage
+
+def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: Path, *,
+               gap_fill: str = "silence", original: MediaInfo | None = None,
+               orig_stream: StreamInfo | None = None, stretch: str = "resample",
+               force_reencode: bool = False,
+               progress: Callable[[float], None] | None = None) -> RenderedTrack:
+    """Put the dub's audio on the original's timeline; see the module docstring.
+
+    Returns the dub's own stream (reencoded=False) for a single segment at speed 1 with
+    silence fill; otherwise a .mka in `out_dir` with the dub's codec (or FLAC), channel
+    layout and sample rate, exactly tmap.orig_duration long on the output timeline.
+    """
+    if gap_fill not in GAP_FILLS:
+        raise ValueError(f"gap_fill must be one of {GAP_FILLS}, not {gap_fill!r}")
+    if stretch not in STRETCH_MODES:
+        raise ValueError(f"stretch must be one of {STRETCH_MODES}, not {stretch!r}")
+    if gap_fill == "original" and (original is None or orig_stream is None):
+        raise ValueError("gap_fill='original' needs original and orig_stream")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    if tmap.is_single_shift and not force_reencode:
+        seg = tmap.segments[0]
+        head_insert = min(seg.orig_start, seg.dub_start)   # dub lead-in landing at t >= 0
+        if gap_fill == "original" and tmap.cuts:
+            logger.info("single shift, but gap fill 'original' needs the gaps mixed: re-encoding")
+        elif head_insert > 0.25:
+            logger.info("single shift, but %.2f s of dub lead-in would play over the original's "
+                        "start: re-encoding to silence it", head_insert)
+        else:
+            delay, end = copy_placement(dub, dub_stream, tmap, original, orig_stream)
+            logger.info("single shift %+.3f s: dub stream copied, no re-encode", delay)
+            if progress is not None:
+                progress(1.0)
+            return RenderedTrack(path=dub.path, codec=dub_stream.codec,
+                                 channels=dub_stream.channels, delay_s=delay, reencoded=False,
+                                 stream_index=dub_stream.index, duration_s=end)
+
+    sr = dub_stream.sample_rate or 48000
+    layout = layout_name(dub_stream)
+    channels = max(1, dub_stream.channels)
+    codec, codec_args = choose_encoder(dub_stream)
+    shift, start_s = encoder_delay(codec_args, sr, layout, channels)
+    pieces = plan_pieces(tmap, sr, gap_fill=gap_fill, shift=shift)
+    total = round(tmap.orig_duration * sr) - shift
+    use_orig = gap_fill == "original" and any(p.source == "orig" for p in pieces)
+    graph = render_graph(pieces, dub_label=f"0:{dub_stream.index}",
+                         orig_label=f"1:{orig_stream.index}" if use_orig else None,
+                         sample_rate=sr, layout=layout, total=total, stretch=stretch)
+    out = out_dir / f"dub_rendered.{codec}.mka"
+    args = render_args(dub.path, original.path if use_orig else None, graph, codec_args, sr, out)
+    logger.info("rendering %d segment(s) of the dub as %s (%d Hz, %s), priming %d samples",
+                len(tmap.segments), codec, sr, layout, shift)
+    try:
+        run_ffmpeg(args, progress=progress, duration=tmap.orig_duration)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    orig_rel = (orig_stream.start_time - original.start_time
+                if original is not None and orig_stream is not None else 0.0)
+    return RenderedTrack(path=out, codec=codec, channels=channels, delay_s=start_s + orig_rel,
+                         reencoded=True, stream_index=0, duration_s=None)

@@ -1,0 +1,220 @@
+"""Interface text in English and Spanish, chosen from the browser's Accept-Language
+(a `lang` cookie, set by the language links, wins). Keys are shared by templates and JS."""
+from __future__ import annotations
+
+LANGUAGES = ("en", "es")
+DEFAULT = "en"
+
+STRINGS: dict[str, dict[str, str]] = {
+    # navigation and shared
+    "nav.home": {"en": "Home", "es": "Inicio"},
+    "nav.upload": {"en": "New sync", "es": "Subir Videos"},
+    "nav.tasks": {"en": "Tasks", "es": "Estado"},
+    "nav.system": {"en": "System", "es": "Sistema"},
+    "nav.logout": {"en": "Log out", "es": "Salir"},
+    "footer": {"en": "SyncDub: puts a dubbed audio track onto another release, in sync",
+               "es": "SyncDub: sincroniza un audio doblado con otra edición de la película"},
+    "tagline": {"en": "Put a dubbed audio track onto another release of the same film, in sync.",
+                "es": "Pon el audio doblado sobre otra edición de la misma película, "
+                      "sincronizado."},
+    # home
+    "home.engine": {"en": "How it matches", "es": "Cómo sincroniza"},
+    "home.engine_text": {"en": "The shared music and effects first; what is said (Whisper + "
+                                 "multilingual meaning) where they differ.",
+                         "es": "Primero la música y los efectos comunes; lo que se dice "
+                               "(Whisper + significado multilingüe) donde difieren."},
+    "home.system": {"en": "System status", "es": "Estado del sistema"},
+    "home.media": {"en": "Media folder", "es": "Volumen de medios"},
+    "home.features": {"en": "What it does", "es": "Características principales"},
+    "home.f1": {"en": "Upload from your computer (resumable) or pick files on the server's "
+                      "media folder.",
+                "es": "Sube desde tu equipo (reanudable) o elige archivos del volumen de "
+                      "medios del servidor."},
+    "home.f2": {"en": "Handles other intros, PAL speed-up, cut scenes and commercial breaks.",
+                "es": "Resuelve intros distintas, aceleración PAL, escenas cortadas y pausas "
+                      "publicitarias."},
+    "home.f3": {"en": "Says how sure it is, and refuses rather than write a wrong file.",
+                "es": "Dice cuán seguro está, y se niega antes que escribir un archivo "
+                      "erróneo."},
+    "home.f4": {"en": "Original video and audio untouched; one MKV with the dub added.",
+                "es": "Vídeo y audio originales intactos; un MKV con el doblaje añadido."},
+    "home.start": {"en": "Start a sync", "es": "Comenzar sincronización"},
+    "home.see_tasks": {"en": "See tasks", "es": "Ver estado"},
+    # upload
+    "up.title": {"en": "Sync two releases", "es": "Subir videos para sincronización"},
+    "up.subtitle": {"en": "Choose the original and the dubbed release of the same film.",
+                    "es": "Selecciona el video original y el doblado de la misma película."},
+    "up.mode": {"en": "Where are the files?", "es": "Seleccionar modo de carga"},
+    "up.local": {"en": "Upload from this computer", "es": "Subir archivos locales"},
+    "up.nfs": {"en": "From the server's media folder", "es": "Desde servidor NFS"},
+    "up.original": {"en": "Original video", "es": "Video original"},
+    "up.original_help": {"en": "The release whose picture and audio you keep.",
+                         "es": "La edición cuyo vídeo y audio se conservan."},
+    "up.dubbed": {"en": "Dubbed video", "es": "Video doblado"},
+    "up.dubbed_help": {"en": "The release with the dubbed audio.",
+                       "es": "La edición con el audio doblado."},
+    "up.name": {"en": "Output file name (optional)", "es": "Nombre del archivo de salida "
+                                                          "(opcional)"},
+    "up.name_ph": {"en": "e.g. my_film_synced", "es": "Ej: mi_pelicula_sincronizada"},
+    "up.name_help": {"en": "Empty: the original's name.", "es": "Si no se especifica, se usa "
+                                                              "el nombre del original."},
+    "up.options": {"en": "Options", "es": "Opciones"},
+    "up.match": {"en": "Matching", "es": "Método"},
+    "up.match.auto": {"en": "Automatic (sound, then speech where needed)",
+                      "es": "Automático (sonido, y voz donde haga falta)"},
+    "up.match.audio": {"en": "Sound only (same music and effects)",
+                       "es": "Solo sonido (misma música y efectos)"},
+    "up.match.speech": {"en": "Speech (different music)", "es": "Voz (música distinta)"},
+    "up.gap": {"en": "Scenes missing from the dub", "es": "Escenas que faltan en el doblaje"},
+    "up.gap.silence": {"en": "Silence", "es": "Silencio"},
+    "up.gap.original": {"en": "Original audio", "es": "Audio original"},
+    "up.submit": {"en": "Sync", "es": "Sincronizar videos"},
+    "up.submit_nfs": {"en": "Sync server files", "es": "Sincronizar videos del servidor"},
+    "up.browser": {"en": "Server file browser", "es": "Navegador de archivos del servidor"},
+    "up.parent": {"en": "Up", "es": "Subir nivel"},
+    "up.refresh": {"en": "Refresh", "es": "Actualizar"},
+    "up.enter": {"en": "Open", "es": "Entrar"},
+    "up.selected": {"en": "Selected files", "es": "Archivos seleccionados"},
+    "up.none": {"en": "nothing chosen", "es": "sin elegir"},
+    "up.as_original": {"en": "Original", "es": "Original"},
+    "up.as_dubbed": {"en": "Dubbed", "es": "Doblado"},
+    "up.disabled": {"en": "The media folder is not enabled on this server "
+                          "(MEDIA_SOURCE_ENABLED).",
+                    "es": "El volumen de medios no está activado en este servidor "
+                          "(MEDIA_SOURCE_ENABLED)."},
+    "up.empty": {"en": "No folders or videos here.", "es": "No hay carpetas ni videos aquí."},
+    # tasks
+    "tasks.title": {"en": "Tasks", "es": "Estado de tareas"},
+    "tasks.empty": {"en": "No tasks yet.", "es": "Aún no hay tareas."},
+    "task.title": {"en": "Task", "es": "Tarea"},
+    "task.cancel": {"en": "Cancel", "es": "Cancelar"},
+    "task.retry": {"en": "Run again", "es": "Reintentar"},
+    "task.delete": {"en": "Delete task", "es": "Borrar tarea"},
+    "task.download": {"en": "Download MKV", "es": "Descargar MKV"},
+    "task.confidence": {"en": "Confidence", "es": "Confianza"},
+    "task.languages": {"en": "Detected languages", "es": "Idiomas detectados"},
+    "task.map": {"en": "Time map", "es": "Mapa temporal"},
+    "task.pairs": {"en": "Matched phrases", "es": "Frases emparejadas"},
+    "task.reasons": {"en": "Why", "es": "Motivos"},
+    "task.picture": {"en": "Offset over time", "es": "Desfase a lo largo del tiempo"},
+    "task.report_json": {"en": "Full report (JSON)", "es": "Informe completo (JSON)"},
+    "task.details": {"en": "Details", "es": "Detalles"},
+    "task.created": {"en": "Created", "es": "Creada"},
+    "task.finished": {"en": "Finished", "es": "Terminada"},
+    "task.not_found": {"en": "There is no such task.", "es": "No existe esa tarea."},
+    # system
+    "sys.title": {"en": "System", "es": "Sistema"},
+    "sys.cpu": {"en": "CPU", "es": "CPU"},
+    "sys.memory": {"en": "Memory", "es": "Memoria"},
+    "sys.disk": {"en": "Disk space", "es": "Espacio en disco"},
+    "sys.gpu": {"en": "GPU", "es": "GPU"},
+    "sys.models": {"en": "Models", "es": "Modelos"},
+    "sys.versions": {"en": "Versions", "es": "Versiones"},
+    "sys.jobs": {"en": "Jobs", "es": "Trabajos"},
+    "sys.health": {"en": "Health", "es": "Salud"},
+    # login
+    "login.title": {"en": "Log in", "es": "Iniciar sesión"},
+    "login.key": {"en": "API key", "es": "Clave de API"},
+    "login.submit": {"en": "Log in", "es": "Entrar"},
+    "login.wrong": {"en": "That key is not right.", "es": "Esa clave no es correcta."},
+}
+
+#: Strings the browser script needs (statuses, stages, plain failure messages...).
+JS_STRINGS: dict[str, dict[str, str]] = {
+    "status.queued": {"en": "Queued", "es": "En cola"},
+    "status.processing": {"en": "Processing", "es": "Procesando"},
+    "status.completed": {"en": "Completed", "es": "Completada"},
+    "status.failed": {"en": "Failed", "es": "Fallida"},
+    "status.cancelled": {"en": "Cancelled", "es": "Cancelada"},
+    "stage.queued": {"en": "Waiting for a free worker", "es": "Esperando turno"},
+    "stage.starting": {"en": "Starting", "es": "Iniciando"},
+    "stage.probe": {"en": "Reading the files", "es": "Leyendo los archivos"},
+    "stage.extract": {"en": "Decoding audio", "es": "Decodificando el audio"},
+    "stage.audio_anchors": {"en": "Matching the sound", "es": "Comparando el sonido"},
+    "stage.speech_anchors": {"en": "Listening to the dialogue", "es": "Escuchando los "
+                                                                      "diálogos"},
+    "stage.fit": {"en": "Fitting the time map", "es": "Ajustando el mapa temporal"},
+    "stage.render": {"en": "Re-timing the dub", "es": "Reajustando el doblaje"},
+    "stage.mux": {"en": "Writing the MKV", "es": "Escribiendo el MKV"},
+    "stage.report": {"en": "Writing the report", "es": "Escribiendo el informe"},
+    "stage.done": {"en": "Done", "es": "Hecho"},
+    "stage.cancelled": {"en": "Cancelled", "es": "Cancelada"},
+    "stage.interrupted": {"en": "Interrupted", "es": "Interrumpida"},
+    "err.bad_input": {"en": "One of the files can't be used.",
+                      "es": "Uno de los archivos no se puede usar."},
+    "err.not_same_film": {"en": "These files do not seem to be the same film, or they differ "
+                                "too much to sync safely. Nothing was written.",
+                          "es": "Estos archivos no parecen ser la misma película, o difieren "
+                                "demasiado para sincronizarlos con seguridad. No se escribió "
+                                "nada."},
+    "err.media_error": {"en": "ffmpeg could not read or write the media.",
+                        "es": "ffmpeg no pudo leer o escribir los archivos."},
+    "err.model_error": {"en": "A speech model is missing or could not load. Try the "
+                              "'Sound only' matching, or see the System page.",
+                        "es": "Falta un modelo de voz o no se pudo cargar. Prueba el método "
+                              "'Solo sonido', o mira la página Sistema."},
+    "err.interrupted": {"en": "The server restarted while this task was running. Press "
+                              "'Run again'.",
+                        "es": "El servidor se reinició mientras esta tarea se ejecutaba. "
+                              "Pulsa 'Reintentar'."},
+    "err.internal_error": {"en": "Something went wrong inside SyncDub; the server log has "
+                                 "the details.",
+                           "es": "Algo falló dentro de SyncDub; el registro del servidor "
+                                 "tiene los detalles."},
+    "err.generic": {"en": "The task failed.", "es": "La tarea falló."},
+    "conf.high": {"en": "high", "es": "alta"},
+    "conf.medium": {"en": "medium", "es": "media"},
+    "conf.low": {"en": "low", "es": "baja"},
+    "map.offset": {"en": "Offset", "es": "Desfase"},
+    "map.speed": {"en": "Speed", "es": "Velocidad"},
+    "map.segments": {"en": "Segments", "es": "Segmentos"},
+    "map.cuts": {"en": "Cuts", "es": "Cortes"},
+    "map.inserts": {"en": "Inserts", "es": "Insertos"},
+    "lang.original": {"en": "Original", "es": "Original"},
+    "lang.dubbed": {"en": "Dub", "es": "Doblaje"},
+    "lang.unknown": {"en": "not detected", "es": "no detectado"},
+    "pairs.none": {"en": "The speech path did not run (the sound was enough).",
+                   "es": "No se usó la voz (el sonido bastó)."},
+    "up.need_both": {"en": "Choose both files.", "es": "Elige los dos archivos."},
+    "up.uploading": {"en": "Uploading", "es": "Subiendo"},
+    "up.resuming": {"en": "Connection lost; resuming", "es": "Conexión perdida; reanudando"},
+    "up.done": {"en": "Uploaded", "es": "Subido"},
+    "up.failed": {"en": "Upload failed", "es": "Falló la subida"},
+    "up.starting": {"en": "Starting the sync", "es": "Iniciando la sincronización"},
+    "up.chosen_original": {"en": "Chosen as original", "es": "Seleccionado como original"},
+    "up.chosen_dubbed": {"en": "Chosen as dubbed", "es": "Seleccionado como doblado"},
+    "up.items": {"en": "items", "es": "elementos"},
+    "up.videos": {"en": "videos", "es": "videos"},
+    "media.available": {"en": "Available", "es": "Disponible"},
+    "media.unavailable": {"en": "Not available", "es": "No disponible"},
+    "media.disabled": {"en": "Not enabled", "es": "No activado"},
+    "health.ok": {"en": "Working", "es": "Sistema operativo"},
+    "health.degraded": {"en": "Working (speech models missing)", "es": "Operativo (faltan "
+                                                                      "modelos de voz)"},
+    "health.error": {"en": "Problem: see System", "es": "Problema: ver Sistema"},
+    "health.free": {"en": "free", "es": "libre"},
+    "task.confirm_delete": {"en": "Delete this task? The MKV stays in the output folder.",
+                            "es": "¿Borrar esta tarea? El MKV se queda en la carpeta de "
+                                  "salida."},
+}
+
+
+def pick_language(accept_languages, cookie: str | None = None) -> str:
+    """`accept_languages`: werkzeug's request.accept_languages."""
+    if cookie in LANGUAGES:
+        return cookie  # type: ignore[return-value]
+    return accept_languages.best_match(LANGUAGES, default=DEFAULT) if accept_languages \
+        else DEFAULT
+
+
+def translator(lang: str):
+    def t(key: str) -> str:
+        entry = STRINGS.get(key) or JS_STRINGS.get(key)
+        if entry is None:
+            return key
+        return entry.get(lang) or entry[DEFAULT]
+    return t
+
+
+def js_strings(lang: str) -> dict[str, str]:
+    return {k: v.get(lang) or v[DEFAULT] for k, v in JS_STRINGS.items()}
