@@ -125,7 +125,7 @@ def test_openai_backend_runs_a_checkpoint_from_models_dir(tmp_path):
 
     torch.manual_seed(0)
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
-                           n_audio_layer=1, n_vocab=51865, n_text_ctx=448, n_text_state=64,
+                           n_audio_layer=1, n_vocab=51865, n_text_ctx=64, n_text_state=64,
                            n_text_head=2, n_text_layer=1)
     torch.save({"dims": dims.__dict__, "model_state_dict": Whisper(dims).state_dict()},
                tmp_path / "tiny-random.pt")

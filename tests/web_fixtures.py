@@ -110,3 +110,74 @@ class FakeEngine:
 
 
 MKV_HEAD = b"\x1a\x45\xdf\xa3" + b"\0" * 1020
+
+
+# -- a real server in a subprocess ----------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS}
+    env.update(UPLOADS_DIR=str(tmp / "uploads"), OUTPUT_DIR=str(tmp / "output"),
+               DATA_DIR=str(tmp / "data"), MODELS_DIR=str(tmp / "models"),
+               APP_HOST="127.0.0.1", APP_PORT=str(port), API_KEY="", LOG_LEVEL="INFO",
+               MEDIA_SOURCE_ENABLED="false")
+    env.update(extra)
+    return env
+
+
+def start_gunicorn(tmp: Path, port: int, log: Path, **extra: str) -> subprocess.Popen:
+    """The product's server: gunicorn app:app, one gthread worker (as start.sh runs it)."""
+    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "1",
+           "--worker-class", "gthread", "--threads", "4", "--timeout", "0",
+           "--bind", f"127.0.0.1:{port}", "app:app"]
+    if not Path(cmd[0]).exists():
+        import sys
+        cmd[0:1] = [sys.executable, "-m", "gunicorn"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(tmp, port, **extra),
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{port}/api/health", proc)
+    return proc
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _config_vars() -> set[str]:
+    from config import VARIABLES
+    return set(VARIABLES)
+
+
+_CONFIG_VARS = _config_vars()

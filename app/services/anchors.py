@@ -92,7 +92,10 @@ def peaks_of(ncc: np.ndarray, rate: float, k: int = 4, min_sep_s: float = 1.0,
         return []
     mu = float(np.mean(ncc))
     sd = float(np.std(ncc)) + 1e-9
-    idx, _ = find_peaks(ncc, distance=max(1, int(min_sep_s * rate)))
+    # Pad so a maximum at either end (lag 0: no offset at all) counts as a peak.
+    padded = np.concatenate([[-np.inf], ncc, [-np.inf]])
+    idx, _ = find_peaks(padded, distance=max(1, int(min_sep_s * rate)))
+    idx = idx - 1
     if len(idx) == 0:
         return []
     best = idx[np.argsort(ncc[idx])[::-1][:k]]
@@ -301,8 +304,6 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
     x1, x2 = int(arg_left[i]), i + gap
     return (u0 + x1) / r, (u0 + x2) / r
 
-MID = 2                           # global search view: 2 frames = 20 ms (50 per second)
-MID_RATE = F.FRAME_RATE / MID
 Z_TRACK = 9.0                     # a tracked offset this strong needs no global search
 
 
@@ -358,17 +359,17 @@ def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
 
     Each window is first tried at the offsets that recent windows matched (cheap, on the
     full-rate envelopes); only when none is strong (z < Z_TRACK) is it searched against
-    the whole original (FFT on a 50 Hz view), and the best `k` peaks are re-scored at
-    full rate. Peak lags are offsets `orig_t - speed * dub_t` (s); z on one scale.
+    the whole original (FFT on the 20 Hz view), and its best 2k peaks are re-scored at
+    full rate, where the right one stands out. Peak lags are offsets `orig_t - speed * dub_t` (s); z on one scale.
     """
     r = F.FRAME_RATE
     win, hop = int(win_s * r), int(hop_s * r)
     win = min(win, len(orig_f) - 2 * int(0.2 * r) - 1, len(dub_fw))
     if win < 50:
         return []
-    o_m = F.normalize(F.decimate(orig_f, MID), span=150)
-    d_m = F.normalize(F.decimate(dub_fw, MID), span=150)
-    win_m = win // MID
+    o_m = F.normalize(F.decimate(orig_f, COARSE), span=60)
+    d_m = F.normalize(F.decimate(dub_fw, COARSE), span=60)
+    win_m = win // COARSE
     corr: Correlator | None = None
     scorer = FineScorer(orig_f)
     active: list[float] = []
@@ -384,9 +385,9 @@ def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
         if not peaks or max(p.z for p in peaks) < Z_TRACK:
             if corr is None:
                 corr = Correlator(o_m, win_m + 2)
-            am = a // MID
-            gl = peaks_of(corr.ncc(d_m[am:am + win_m]), MID_RATE, k=k)
-            offs = [p.lag - am / MID_RATE for p in gl]
+            am = a // COARSE
+            gl = peaks_of(corr.ncc(d_m[am:am + win_m]), COARSE_RATE, k=2 * k)
+            offs = [p.lag - am / COARSE_RATE for p in gl]
             peaks = _dedupe(peaks + scorer.score(w, a, offs, noise))
         peaks = sorted(peaks, key=lambda p: -p.z)[:k]
         out.append(WindowMatch(dub_t=(a + len(w) / 2) / r / speed, peaks=tuple(peaks)))

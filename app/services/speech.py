@@ -186,7 +186,8 @@ def speech_envelope(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     n = len(y) // hop  # causal filter: its ~1 ms group delay is negligible at a 10 ms hop
     e = np.square(y[:n * hop]).reshape(n, hop).mean(axis=1)
     e = np.convolve(e, np.ones(3) / 3, mode="same")
-    return (10.0 * np.log10(e + 1e-10)).astype(np.float32)
+    # floor at -90 dB: digital silence must not make faint room noise look like an edge
+    return (10.0 * np.log10(np.maximum(e, 1e-9))).astype(np.float32)
 
 
 def refine_onset(env: np.ndarray, t: float, pre: float = ONSET_PRE,

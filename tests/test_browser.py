@@ -1,0 +1,120 @@
+"""Real headless Chromium (Debian's /usr/bin/chromium, driven by playwright) against the
+real server (gunicorn) and the real engine: upload two generated clips through the page,
+watch the progress reach 100 %, see the report picture, download the MKV."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.web_fixtures import free_port, make_pair, start_gunicorn, stop
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.browser  # ~20 s: not "slow"
+
+# Records the highest value each upload bar reaches (the page leaves for the task page
+# as soon as the uploads finish, so the test can't look at them afterwards).
+RECORD_BARS = """
+new MutationObserver(() => {
+  for (const id of ["original-progress", "dubbed-progress"]) {
+    const el = document.getElementById(id);
+    if (!el) continue;
+    const v = Number(el.getAttribute("aria-valuenow") || 0);
+    const k = "max-" + id;
+    if (v > Number(sessionStorage.getItem(k) || 0)) sessionStorage.setItem(k, String(v));
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
+"""
+
+
+@pytest.fixture
+def browser(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, accept_downloads=True, locale="es-ES",
+            extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"},
+            viewport={"width": 1280, "height": 900})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    proc = start_gunicorn(tmp_path / "srv", port, tmp_path / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}", tmp_path / "srv"
+    finally:
+        stop(proc)
+
+
+def test_upload_sync_and_download_in_chromium(browser, server, tmp_path):
+    base, srv = server
+    orig, dub = make_pair(tmp_path / "clips")
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    page = browser.new_page()
+    page.add_init_script(RECORD_BARS)
+
+    page.goto(base + "/")
+    assert page.locator("h1").inner_text().strip().endswith("SyncDub")
+    page.wait_for_selector("#health-state .bi")
+    assert "Comenzar sincronización" in page.content()      # Spanish from Accept-Language
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+
+    page.goto(base + "/upload")
+    page.set_input_files("#original-file", str(orig))
+    page.set_input_files("#dubbed-file", str(dub))
+    page.fill("#custom_name", "Película de prueba")
+    page.select_option("#mode", "audio")
+    page.screenshot(path=str(shots / "upload.png"), full_page=True)
+    page.click("#submit-btn")
+    page.wait_for_url("**/tasks/*", timeout=60_000)
+    bars = page.evaluate("[sessionStorage.getItem('max-original-progress'),"
+                         " sessionStorage.getItem('max-dubbed-progress')]")
+    assert bars == ["100", "100"], bars
+
+    page.wait_for_selector("#task-progress[aria-valuenow='100']", timeout=180_000)
+    assert page.locator("#task-progress .progress-bar").inner_text().strip() == "100 %"
+    assert page.locator("#status-badge").inner_text().strip() == "Completada"
+    page.wait_for_function("() => { const i = document.getElementById('offset-picture');"
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+    assert page.locator("#result").is_visible()
+    assert page.locator("#languages").inner_text().count("spa") == 1
+    assert "%" in page.locator("#confidence").inner_text()
+    page.screenshot(path=str(shots / "task.png"), full_page=True)
+
+    with page.expect_download(timeout=60_000) as dl_info:
+        page.click("#download")
+    dl = dl_info.value
+    assert dl.suggested_filename == "Película de prueba.mkv"
+    saved = tmp_path / "downloaded.mkv"
+    dl.save_as(str(saved))
+    assert saved.read_bytes() == (srv / "output" / "Película de prueba.mkv").read_bytes()
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json",
+                            str(saved)], capture_output=True, text=True, check=True)
+    kinds = [s["codec_type"] for s in json.loads(probe.stdout)["streams"]]
+    assert kinds.count("video") == 1 and kinds.count("audio") == 2
+
+    page.goto(base + "/tasks")
+    page.wait_for_selector(".task-card")
+    assert page.locator(".task-card").count() == 1
+    page.screenshot(path=str(shots / "tasks.png"), full_page=True)
+    page.goto(base + "/system")
+    page.screenshot(path=str(shots / "system.png"), full_page=True)
+    if Path("/tmp/syncdub-shots").is_dir():  # for a human to look at, when asked for
+        for p in shots.iterdir():
+            shutil.copy(p, "/tmp/syncdub-shots")

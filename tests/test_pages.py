@@ -1,0 +1,62 @@
+"""HTML pages: they render, in English or Spanish, and link the vendored assets only."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import create_app
+from tests.test_api import upload, wait_finished
+from tests.web_fixtures import ROOT, FakeEngine, make_settings
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = create_app({"SETTINGS": make_settings(tmp_path), "SYNC_ENGINE": FakeEngine()})
+    yield app.test_client()
+    app.extensions["jobs"].shutdown(wait=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/upload", "/tasks", "/system"])
+def test_pages_render_without_external_assets(client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert "vendor/bootstrap/bootstrap.min.css" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)      # nothing from a CDN
+    for asset in re.findall(r'(?:src|href)="/static/([^"?]+)', html):
+        assert (ROOT / "static" / asset).is_file(), asset
+
+
+def test_language_from_accept_language_and_cookie(client):
+    es = client.get("/upload", headers={"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"})
+    assert "Subir archivos locales" in es.get_data(as_text=True)
+    assert '<html lang="es">' in es.get_data(as_text=True)
+    en = client.get("/upload", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert "Upload from this computer" in en.get_data(as_text=True)
+    r = client.get("/lang/es?next=/tasks")
+    assert r.status_code == 302 and r.headers["Location"] == "/tasks"
+    assert "Estado de tareas" in client.get("/tasks").get_data(as_text=True)
+    assert client.get("/lang/fr").status_code == 404
+
+
+def test_task_page_and_seed_alias(client):
+    tid = upload(client).get_json()["task_id"]
+    wait_finished(client, tid)
+    html = client.get(f"/tasks/{tid}").get_data(as_text=True)
+    assert f'data-task-id="{tid}"' in html and "offset-picture" in html
+    assert client.get("/status").headers["Location"].endswith("/tasks")
+    assert client.get("/tasks/unknown").status_code == 404
+
+
+def test_upload_page_shows_nfs_state(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    app = create_app({"SETTINGS": make_settings(tmp_path, media_source_enabled=True,
+                                                media_source_path=media),
+                      "SYNC_ENGINE": FakeEngine()})
+    try:
+        html = app.test_client().get("/upload").get_data(as_text=True)
+        assert 'data-media-enabled="true"' in html and 'id="nfs-list"' in html
+    finally:
+        app.extensions["jobs"].shutdown(wait=True)
