@@ -17,7 +17,7 @@ from app import security
 from app.errors import InputError
 from app.jobs import Job, JobRunner
 from app.openapi import openapi_document
-from app.uploads import ChunkedUploads, UploadConflict, claim_part
+from app.uploads import ChunkedUploads, claim_part
 from app.utils import system
 from app.utils.file_utils import (PathNotFound, check_allowed, display_name, extension,
                                   list_media, media_file, remove_tree)
@@ -353,7 +353,3 @@ def system_info():
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document())
-
-
-def conflict_response(e: UploadConflict) -> tuple[Response, int]:
-    return jsonify(error=e.code, message=str(e), offset=e.offset), e.http_status

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 8 * 1024 * 1024
 #: Chunked uploads untouched for this long are removed at start-up (seconds).
 STALE_AFTER_S = 48 * 3600
+#: Multipart parts older than this in .incoming belong to no live request (seconds).
+INCOMING_STALE_S = 6 * 3600
 #: Free space kept on the uploads disk beyond the announced size (bytes).
 DISK_MARGIN = 512 * 1024 * 1024
 
@@ -231,10 +233,20 @@ class ChunkedUploads:
             self._locks.pop(upload_id, None)
 
     def remove_stale(self, max_age_s: float = STALE_AFTER_S) -> int:
-        """Remove chunked uploads untouched for `max_age_s`; returns how many."""
+        """Remove chunked uploads untouched for `max_age_s`, and multipart parts left in
+        .incoming by a request that died with the process; returns how many uploads."""
+        now = time.time()
+        incoming = self.root.parent / ".incoming"
+        if incoming.is_dir():
+            for part in incoming.iterdir():
+                try:
+                    if now - part.stat().st_mtime > INCOMING_STALE_S:
+                        part.unlink()
+                except OSError:
+                    pass
         if not self.root.is_dir():
             return 0
-        n, now = 0, time.time()
+        n = 0
         for d in self.root.iterdir():
             try:
                 newest = max(p.stat().st_mtime for p in [d, *d.iterdir()])

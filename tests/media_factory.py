@@ -80,11 +80,14 @@ class Bed:
     seed: int
 
 
+_FMT = f"aformat=sample_fmts=fltp:sample_rates={SR}:channel_layouts=mono"
+
+
 def _concat(parts: list[str], label: str) -> str:
     """`parts` (mono source chains) concatenated into [label]."""
-    lines = [f"{p}[{label}{i}]" for i, p in enumerate(parts)]
+    lines = [f"{p},{_FMT}[{label}{i}]" for i, p in enumerate(parts)]
     ins = "".join(f"[{label}{i}]" for i in range(len(parts)))
-    return ";\n".join(lines) + f";\n{ins}concat=n={len(parts)}:v=0:a=1[{label}]"
+    return ";\n".join(lines) + f";\n{ins}concat=n={len(parts)}:v=0:a=1,{_FMT}[{label}]"
 
 
 def _silence(d: float) -> str:
@@ -148,7 +151,7 @@ def make_bed(path: Path, duration: float, seed: int) -> Bed:
         _concat(tones, "B"),
         f"anoisesrc=r={SR}:c=brown:a=0.25:d={duration + 1:.3f}:seed={seed + 7}[cn]",
         f"aevalsrc='{_gate_expr(rng)}':s={SR}:d={duration + 1:.3f}[cg]",
-        "[cn][cg]amultiply[C]",
+        f"[cn]{_FMT}[cn1]", f"[cg]{_FMT}[cg1]", f"[cn1][cg1]amultiply,{_FMT}[C]",
         "[A][B][C]amerge=inputs=3,"
         "pan=stereo|c0=c0+0.6*c1+c2|c1=0.7*c0+c1+0.8*c2,"
         f"atrim=duration={duration:.6f}[out]",
@@ -194,7 +197,7 @@ class Film:
 
 
 def make_film(path: Path, bed: Bed, voices: Path | None, *, video_rate: str = VIDEO_RATE,
-              audio_codec: list[str] = ("-c:a", "aac", "-b:a", "128k"),
+              audio_codec: list[str] = ("-c:a", "flac"),
               language: str = "eng") -> Film:
     """Original release: testsrc2 160x90 H.264 + (bed + voices) audio, tagged."""
     d = bed.duration
@@ -243,11 +246,13 @@ class DubMap:
 def make_dub(path: Path, bed: Bed, voices: Path | None, *, lead_in: float = 0.0,
              speed: Fraction = Fraction(1), cut: tuple[float, float] | None = None,
              audio_codec: list[str] = ("-c:a", "ac3", "-b:a", "192k"),
-             language: str | None = "spa", video_rate: str | None = None) -> DubMap:
+             language: str | None = "spa", video_rate: str | None = None,
+             content_delay: float = 0.0) -> DubMap:
     """The dub: the bed with original [cut) removed (atrim + concat), sped up by `speed`
     (asetrate = SR * speed, an exact integer, then back to SR: pitch rises as in a PAL
     transfer), preceded by `lead_in` s of silence, mixed with the dub's own voices.
-    With `video_rate`, a testsrc2 video at that rate is included (a full release)."""
+    With `video_rate`, a testsrc2 video at that rate is included (a full release).
+    `content_delay`: the codec's delay (codec_delay), added to the true map's dub times."""
     T = bed.duration
     rate = SR * speed
     if rate.denominator != 1:
@@ -289,12 +294,34 @@ def make_dub(path: Path, bed: Bed, voices: Path | None, *, lead_in: float = 0.0,
            *meta, "-t", f"{duration:.6f}", path)
     s = float(speed)
     segs = []
+    L = lead_in + content_delay
     if cut is None:
-        segs.append((lead_in, duration, 0.0))
+        segs.append((L, duration, 0.0))
     else:
-        split = lead_in + cut[0] / s
-        segs += [(lead_in, split, 0.0), (split, duration, cut[1])]
+        split = L + cut[0] / s
+        segs += [(L, split, 0.0), (split, duration, cut[1])]
     return DubMap(s, lead_in, cut, duration, segs)
+
+
+_DELAYS: dict[tuple[str, ...], float] = {}
+
+
+def codec_delay(audio_codec, tmp_dir: Path) -> float:
+    """Seconds by which `audio_codec` (ffmpeg output args) delays content in Matroska, as
+    decoded on the file's timeline (encoder priming the container does not undo: 256
+    samples for ac3, 1024 for aac; 0 for flac). Measured once: a click at 1 s."""
+    key = tuple(audio_codec)
+    if key not in _DELAYS:
+        src, enc = Path(tmp_dir) / "click.wav", Path(tmp_dir) / "click.mka"
+        ffmpeg("-f", "lavfi", "-i", f"aevalsrc='0.8*between(t,1,1+20/{SR})':s={SR}:d=3",
+               "-ac", "2", "-c:a", "pcm_f32le", src)
+        ffmpeg("-i", src, *audio_codec, enc)
+        x = np.abs(decode_mono(enc, rate=SR))
+        i = int(np.argmax(np.convolve(x, np.ones(20), mode="valid")))
+        _DELAYS[key] = (i - SR) / SR
+        src.unlink()
+        enc.unlink()
+    return _DELAYS[key]
 
 
 def make_video_only(path: Path, duration: float = 5.0) -> Path:
@@ -304,6 +331,15 @@ def make_video_only(path: Path, duration: float = 5.0) -> Path:
 
 
 # ------------------------------------------------------------------ measuring
+
+def highpass(x: np.ndarray, rate: int, hz: float = 2000.0) -> np.ndarray:
+    """Zero-phase high-pass: keeps the impulses and the bed's upper band, removes the
+    voices (harmonics below 1 kHz), so the two tracks' different dialogue does not blur
+    the measurement."""
+    from scipy.signal import butter, sosfiltfilt
+    sos = butter(6, hz, btype="highpass", fs=rate, output="sos")
+    return sosfiltfilt(sos, x.astype(np.float64)).astype(np.float32)
+
 
 def lag_at(expected: np.ndarray, got: np.ndarray, t: float, rate: int,
            half_window: float = 0.15, search: float = 0.06) -> tuple[float, float]:

@@ -8,7 +8,6 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from werkzeug.routing import Rule
@@ -613,3 +612,21 @@ def test_json_errors_shape_for_bad_json(client):
     r = client.post("/api/sync", data="[1, 2]", content_type="application/json")
     assert_error(r, 400)
     assert json.loads(r.get_data())["error"] == "bad_input"
+
+
+def test_stale_uploads_are_removed_at_start(tmp_path, engine):
+    s = make_settings(tmp_path)
+    old, fresh = s.uploads_dir / "partial" / ("a" * 32), s.uploads_dir / "partial" / ("b" * 32)
+    part = s.uploads_dir / ".incoming" / "part-x"
+    for d in (old, fresh):
+        d.mkdir(parents=True)
+        (d / "data").write_bytes(b"x")
+        (d / "meta.json").write_text("{}")
+    part.parent.mkdir()
+    part.write_bytes(b"x")
+    week_ago = time.time() - 7 * 24 * 3600
+    for p in (old, old / "data", old / "meta.json", part):
+        os.utime(p, (week_ago, week_ago))
+    app = create_app({"SETTINGS": s, "SYNC_ENGINE": engine})
+    app.extensions["jobs"].shutdown(wait=True)
+    assert not old.exists() and fresh.exists() and not part.exists()

@@ -51,19 +51,29 @@ def browser(tmp_path):
             ctx.close()
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return make_pair(tmp_path_factory.mktemp("clips"))
+
+
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, clips):
     port = free_port()
-    proc = start_gunicorn(tmp_path / "srv", port, tmp_path / "server.log")
+    media = tmp_path / "media"
+    (media / "Series" / "S01").mkdir(parents=True)
+    for clip, name in zip(clips, ("E01.GER-ENG.WEBRip.mkv", "E01.ES.mkv")):
+        shutil.copy(clip, media / "Series" / "S01" / name)
+    proc = start_gunicorn(tmp_path / "srv", port, tmp_path / "server.log",
+                          MEDIA_SOURCE_ENABLED="true", MEDIA_SOURCE_PATH=str(media))
     try:
         yield f"http://127.0.0.1:{port}", tmp_path / "srv"
     finally:
         stop(proc)
 
 
-def test_upload_sync_and_download_in_chromium(browser, server, tmp_path):
+def test_upload_sync_and_download_in_chromium(browser, server, clips, tmp_path):
     base, srv = server
-    orig, dub = make_pair(tmp_path / "clips")
+    orig, dub = clips
     shots = tmp_path / "shots"
     shots.mkdir()
     page = browser.new_page()
@@ -118,3 +128,27 @@ def test_upload_sync_and_download_in_chromium(browser, server, tmp_path):
     if Path("/tmp/syncdub-shots").is_dir():  # for a human to look at, when asked for
         for p in shots.iterdir():
             shutil.copy(p, "/tmp/syncdub-shots")
+
+
+def test_media_folder_picker_in_chromium(browser, server, tmp_path):
+    base, srv = server
+    page = browser.new_page()
+    page.goto(base + "/upload")
+    page.click("label[for=mode-nfs]")
+    page.wait_for_selector("#nfs-list .list-group-item")
+    assert page.locator("#media-badge").inner_text() == "Disponible"
+    page.locator("#nfs-list .list-group-item", has_text="Series").locator("button").click()
+    page.locator("#nfs-list .list-group-item", has_text="S01").locator("button").click()
+    page.wait_for_selector("[data-path='Series/S01/E01.ES.mkv']")
+    assert page.locator("#crumbs").inner_text().replace("\n", "").endswith("SeriesS01")
+    page.click("[data-path='Series/S01/E01.GER-ENG.WEBRip.mkv'] .pick-original")
+    page.click("[data-path='Series/S01/E01.ES.mkv'] .pick-dubbed")
+    assert page.locator("#nfs-original").inner_text().strip().startswith("E01.GER-ENG")
+    page.screenshot(path=str(tmp_path / "nfs.png"), full_page=True)
+    page.click("#submit-btn")
+    page.wait_for_url("**/tasks/*", timeout=30_000)
+    page.wait_for_selector("#task-progress[aria-valuenow='100']", timeout=180_000)
+    assert page.locator("#status-badge").inner_text().strip() == "Completada"
+    assert (srv / "output" / "E01.GER-ENG.WEBRip.synced.mkv").is_file()
+    if Path("/tmp/syncdub-shots").is_dir():
+        shutil.copy(tmp_path / "nfs.png", "/tmp/syncdub-shots")

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 WIN_S = 12.0            # dense window length (s): long enough to be unique in a film
 HOP_S = 4.0             # dense window hop (s): boundary search spans ~ a window
 MIN_COVERAGE = 0.30     # share of the dub's active windows that must match
+SPEECH_TOL = 0.45       # s: speech pairs scatter by actors' timing (~0.3 s), not by 10 ms
+SPEECH_Z_NULL = 3.0     # a matched phrase pair is evidence on its own; no audio to confirm
 GOOD_Z = 9.0            # median match strength that counts as fully convincing
 
 
@@ -95,9 +97,11 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
 
     # 3. One global decode over every slot.
     slots = _slots(windows, speech, speed)
-    clusters = fit.cluster_offsets(slots)
-    dec = fit.decode(slots, clusters)
-    runs = fit.merge_runs(dec.runs)
+    tol = fit.OFFSET_TOL if windows else SPEECH_TOL
+    z_null = fit.Z_NULL if windows else SPEECH_Z_NULL
+    clusters = fit.cluster_offsets(slots, tol=tol, min_z=fit.MIN_CLUSTER_Z if windows else 8.0)
+    dec = fit.decode(slots, clusters, tol=tol, z_null=z_null)
+    runs = fit.merge_runs(dec.runs, tol=tol)
     active = sum(1 for s in slots if s.cands)
     matched = sum(r.n for r in runs)
     coverage = matched / active if active else 0.0
@@ -112,11 +116,11 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     for k, r in enumerate(runs):
         for i in range(r.first, r.last + 1):
             s = slots[i]
-            cand = [c for c in s.cands if abs(c.offset - r.offset) <= fit.OFFSET_TOL]
+            cand = [c for c in s.cands if abs(c.offset - r.offset) <= tol]
             if not cand:
                 continue
             z = max(c.z for c in cand)
-            if z < fit.Z_NULL:
+            if z < z_null:
                 continue
             u = s.dub_t * speed
             fa = A.fine_anchor(o_f, d_fw, u - WIN_S / 2, u + WIN_S / 2, r.offset) \
@@ -124,10 +128,11 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
             if fa is not None:
                 pts.append((s.dub_t, u + fa[0], z, k, "audio"))
             elif s.source == "speech" and \
-                    abs(s.cands[0].offset - r.offset) <= 0.5:
-                # Speech pairs are imprecise (~0.1 s): they steer, audio anchors decide.
-                pts.append((s.dub_t, s.dub_t * speed + s.cands[0].offset, z * 0.05, k,
-                            "speech"))
+                    abs(s.cands[0].offset - r.offset) <= max(tol, 0.5):
+                # Speech pairs are imprecise (~0.1-0.3 s): with audio anchors they only
+                # steer; alone, their weighted mean places the segment.
+                pts.append((s.dub_t, s.dub_t * speed + s.cands[0].offset,
+                            z * (0.05 if windows else 1.0), k, "speech"))
     anchors_out: list[Anchor] = []
     offsets = [r.offset for r in runs]
     resid_ms = 0.0
@@ -137,7 +142,7 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
                                   len(runs), speed, fit_speed=True)
         if abs(lf.speed / speed - 1) < 0.003:
             speed = lf.speed
-        snapped = _snap_speed(speed, dub_duration)
+        snapped = _snap_speed(speed, dub_duration, 0.002 if windows else 0.25)
         if snapped != speed:
             # A usual ratio within the measurement's precision: use it exactly (speed 1
             # then lets the dub be placed without re-encoding).
@@ -162,7 +167,8 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
         o_ev, d_ev = o_f, F.warp(d_f, speed)
     tmap_segments = _segments(runs, offsets, slots, speed, o_ev, d_ev,
                               orig_duration, dub_duration)
-    conf, reasons, seg_conf = _confidence(runs, coverage, zs, resid_ms, tmap_segments)
+    conf, reasons, seg_conf = _confidence(runs, coverage, zs, resid_ms, tmap_segments,
+                                          speech_only=not windows)
     segs = tuple(Segment(s.dub_start, s.dub_end, s.orig_start, speed, round(c, 3), r.n)
                  for s, c, r in zip(tmap_segments, seg_conf, runs))
     tmap = TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
@@ -227,23 +233,27 @@ def _segments(runs: list[fit.Run], offsets: list[float], slots: list[fit.Slot], 
     return segs
 
 
-def _confidence(runs, coverage, zs, resid_ms, segs) -> tuple[float, list[str], list[float]]:
+def _confidence(runs, coverage, zs, resid_ms, segs, speech_only: bool = False
+                ) -> tuple[float, list[str], list[float]]:
     reasons: list[str] = []
+    # Speech pairs scatter by the actors' timing: judge their spread on that scale.
+    # A phrase pair scores 5-15 (end anchors half), an audio window 4-30.
+    ok_ms, good_z, base_z = (250.0, 6.0, 2.0) if speech_only else (15.0, GOOD_Z, 5.0)
     if not runs:
         return 0.0, ["no stretch of the dub matched the original: these files do not seem "
                      "to be the same film"], []
     med_z = float(np.median(zs)) if zs else 0.0
     cov_f = float(np.clip((coverage - 0.1) / (MIN_COVERAGE + 0.1 - 0.1) / 1.0, 0, 1))
-    str_f = float(np.clip((med_z - 5.0) / (GOOD_Z - 5.0), 0, 1))
-    res_f = float(np.clip(1.0 - (resid_ms - 15.0) / 60.0, 0, 1))
+    str_f = float(np.clip((med_z - base_z) / (good_z - base_z), 0, 1))
+    res_f = float(np.clip(1.0 - (resid_ms - ok_ms) / (4 * ok_ms), 0, 1))
     conf = cov_f ** 0.5 * str_f * res_f
     if coverage < MIN_COVERAGE:
         reasons.append(f"only {coverage:.0%} of the dub matched the original "
                        f"(at least {MIN_COVERAGE:.0%} expected for the same film)")
-    if med_z < GOOD_Z:
+    if med_z < good_z:
         reasons.append(f"the matches are weak (median strength {med_z:.1f}, "
-                       f"{GOOD_Z:.0f} or more is convincing)")
-    if resid_ms > 15.0:
+                       f"{good_z:.0f} or more is convincing)")
+    if resid_ms > ok_ms:
         reasons.append(f"the anchors disagree by {resid_ms:.0f} ms: the map may be imprecise")
     seg_conf = [float(np.clip(1 - np.exp(-r.z_sum / 60.0), 0, 1)) for r in runs]
     return float(np.clip(conf, 0, 1)), reasons, seg_conf

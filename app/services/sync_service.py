@@ -198,12 +198,14 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                                                                     "transcribing"))
         with timer.stage("fit"):
             rep.update("fit", 0.0, "fitting the time map")
-            use_audio = mode == "auto"
-            cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
-                                   speech=speech_res.anchors, use_audio=use_audio,
-                                   orig_bands=orig_bands, dub_bands=dub_bands)
-            if alignment is None or cand.tmap.confidence >= alignment.tmap.confidence:
-                alignment = cand
+            # Speech alone (the beds differ), and in auto also speech + audio together;
+            # the more confident map wins.
+            for use_audio in ([False, True] if mode == "auto" else [False]):
+                cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
+                                       speech=speech_res.anchors, use_audio=use_audio,
+                                       orig_bands=orig_bands, dub_bands=dub_bands)
+                if alignment is None or cand.tmap.confidence > alignment.tmap.confidence:
+                    alignment = cand
             rep.update("fit", 1.0)
     else:
         rep.skip("speech_anchors")

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -176,6 +176,7 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
             _safe_progress(progress, (base + min(max(t_in_chunk, 0.0), span)) / total)
 
         segs, got_lang, got_prob = one(chunk, a, lang, chunk_progress)
+        segs = _clamp(segs, a, a + len(chunk) / SAMPLE_RATE)
         if lang is None and got_lang:
             lang, prob = got_lang, got_prob
         segments.extend(segs)
@@ -183,6 +184,18 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
         _safe_progress(progress, done / total)
     segments.sort(key=lambda s: s.start)
     return segments, lang, prob, sum(b - a for a, b in spans)
+
+
+def _clamp(segments: list[Segment], lo: float, hi: float) -> list[Segment]:
+    """Keep segments inside the chunk [lo, hi] (s): a confused model can emit timestamps
+    past the end of its input; those would land in another part of the film."""
+    out = []
+    for s in segments:
+        if s.start >= hi or s.end <= lo:
+            continue
+        words = tuple(w for w in s.words if lo <= w.start < hi)
+        out.append(replace(s, start=max(s.start, lo), end=min(s.end, hi), words=words))
+    return out
 
 
 # --------------------------------------------------------------------------- faster-whisper

@@ -76,8 +76,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "up.enter": {"en": "Open", "es": "Entrar"},
     "up.selected": {"en": "Selected files", "es": "Archivos seleccionados"},
     "up.none": {"en": "nothing chosen", "es": "sin elegir"},
-    "up.as_original": {"en": "Original", "es": "Original"},
-    "up.as_dubbed": {"en": "Dubbed", "es": "Doblado"},
     "up.disabled": {"en": "The media folder is not enabled on this server "
                           "(MEDIA_SOURCE_ENABLED).",
                     "es": "El volumen de medios no está activado en este servidor "
@@ -175,6 +173,8 @@ JS_STRINGS: dict[str, dict[str, str]] = {
     "lang.unknown": {"en": "not detected", "es": "no detectado"},
     "pairs.none": {"en": "The speech path did not run (the sound was enough).",
                    "es": "No se usó la voz (el sonido bastó)."},
+    "up.as_original": {"en": "Original", "es": "Original"},
+    "up.as_dubbed": {"en": "Dubbed", "es": "Doblado"},
     "up.need_both": {"en": "Choose both files.", "es": "Elige los dos archivos."},
     "up.uploading": {"en": "Uploading", "es": "Subiendo"},
     "up.resuming": {"en": "Connection lost; resuming", "es": "Conexión perdida; reanudando"},

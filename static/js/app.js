@@ -218,8 +218,8 @@
               el("div", {class: "flex-grow-1 text-break"}, el("div", {class: "fw-semibold", text: entry.name}),
                 el("div", {class: "small text-body-secondary", text: fmtSize(entry.size)})),
               el("div", {class: "btn-group btn-group-sm"},
-                el("button", {type: "button", class: "btn btn-primary pick-original", onclick: pick("original")}, t("lang.original")),
-                el("button", {type: "button", class: "btn btn-success pick-dubbed", onclick: pick("dubbed")}, t("lang.dubbed")))));
+                el("button", {type: "button", class: "btn btn-primary pick-original", onclick: pick("original")}, t("up.as_original")),
+                el("button", {type: "button", class: "btn btn-success pick-dubbed", onclick: pick("dubbed")}, t("up.as_dubbed")))));
           }
         }
       } catch (e) {
