@@ -54,6 +54,9 @@ setup() {
   if [ -f requirements-optional.txt ] && [ "${SYNCDUB_OPTIONAL:-0}" = "1" ]; then
     log "installing optional backends (requirements-optional.txt)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-optional.txt
+    # openai-whisper is installed without its dependencies (a plain install drags in triton).
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
+      $(sed -n 's/^# no-deps: //p' requirements-optional.txt)
   fi
   echo "$want" > "$stamp"
 }

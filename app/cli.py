@@ -24,8 +24,8 @@ EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 class ProgressBar:
     """One updating line on stderr: stage, stage %, overall %."""
 
-    def __init__(self, stream=sys.stderr, enabled: bool = True):
-        self.stream = stream
+    def __init__(self, stream=None, enabled: bool = True):
+        self.stream = stream or sys.stderr
         self.enabled = enabled
         self._last = ""
         self._t = 0.0
@@ -88,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _print_map(report: dict, out=sys.stdout) -> None:
+def _print_map(report: dict, out=None) -> None:
+    out = out or sys.stdout   # looked up now, so redirect_stdout works
     print(f"speed      {report['speed']:.6f}  (original seconds per dub second)", file=out)
     print(f"confidence {report['confidence']:.2f}", file=out)
     for s in report["segments"]:

@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("both", "multipart", "chunked"), default="both")
     args = ap.parse_args(argv)
     size = parse_size("--size", args.size)
-    tmp = Path(tempfile.mkdtemp(prefix="syncdub-bench-", dir="/tmp"))
+    tmp = Path(tempfile.mkdtemp(prefix="syncdub-upload-bench-", dir="/tmp"))
     src = tmp / "zeros.mkv"
     with open(src, "wb") as f:  # sparse: no disk used for the source
         f.truncate(size)

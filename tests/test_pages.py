@@ -60,3 +60,12 @@ def test_upload_page_shows_nfs_state(tmp_path):
         assert 'data-media-enabled="true"' in html and 'id="nfs-list"' in html
     finally:
         app.extensions["jobs"].shutdown(wait=True)
+
+
+def test_every_string_the_script_uses_is_translated():
+    from app.utils.i18n import JS_STRINGS, LANGUAGES, STRINGS
+    js = (ROOT / "static" / "js" / "app.js").read_text()
+    keys = set(re.findall(r'\bt\("([a-z_.]+)"\)', js))
+    assert keys and keys <= set(JS_STRINGS), keys - set(JS_STRINGS)
+    for key, entry in {**STRINGS, **JS_STRINGS}.items():
+        assert set(entry) == set(LANGUAGES) and all(entry.values()), key

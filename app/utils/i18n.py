@@ -80,7 +80,6 @@ STRINGS: dict[str, dict[str, str]] = {
                           "(MEDIA_SOURCE_ENABLED).",
                     "es": "El volumen de medios no está activado en este servidor "
                           "(MEDIA_SOURCE_ENABLED)."},
-    "up.empty": {"en": "No folders or videos here.", "es": "No hay carpetas ni videos aquí."},
     # tasks
     "tasks.title": {"en": "Tasks", "es": "Estado de tareas"},
     "tasks.empty": {"en": "No tasks yet.", "es": "Aún no hay tareas."},
@@ -89,7 +88,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "task.retry": {"en": "Run again", "es": "Reintentar"},
     "task.delete": {"en": "Delete task", "es": "Borrar tarea"},
     "task.download": {"en": "Download MKV", "es": "Descargar MKV"},
-    "task.confidence": {"en": "Confidence", "es": "Confianza"},
     "task.languages": {"en": "Detected languages", "es": "Idiomas detectados"},
     "task.map": {"en": "Time map", "es": "Mapa temporal"},
     "task.pairs": {"en": "Matched phrases", "es": "Frases emparejadas"},
@@ -175,6 +173,8 @@ JS_STRINGS: dict[str, dict[str, str]] = {
                    "es": "No se usó la voz (el sonido bastó)."},
     "up.as_original": {"en": "Original", "es": "Original"},
     "up.as_dubbed": {"en": "Dubbed", "es": "Doblado"},
+    "task.confidence": {"en": "Confidence", "es": "Confianza"},
+    "up.empty": {"en": "No folders or videos here.", "es": "No hay carpetas ni videos aquí."},
     "up.need_both": {"en": "Choose both files.", "es": "Elige los dos archivos."},
     "up.uploading": {"en": "Uploading", "es": "Subiendo"},
     "up.resuming": {"en": "Connection lost; resuming", "es": "Conexión perdida; reanudando"},
