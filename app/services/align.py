@@ -216,7 +216,7 @@ def _segments(runs: list[fit.Run], offsets: list[float], slots: list[fit.Slot], 
         u_lo = min(u_lo, u_hi - 0.02)
         gap = max(0.0, offsets[k] - offsets[k + 1])       # dub material with no counterpart
         x1, x2 = A.refine_boundary(o_f, d_fw, u_lo, u_hi, offsets[k], offsets[k + 1],
-                                   min_gap=gap / speed * speed)
+                                   min_gap=gap)
         bounds.append((x1 / speed, x2 / speed))
     segs = []
     for k, r in enumerate(runs):

@@ -5,8 +5,8 @@ candidate matches with a confidence (z-score of the correlation peak against all
 lags: ~4-5 is what unrelated audio reaches by chance, >= 8 is a real match).
 
 Steps: `find_speed` scans candidate speeds on a few probe windows (usual ratios first,
-then a fine grid within +-6 %); `window_candidates` correlates dense dub windows against
-the whole original (coarse, FFT) and keeps the best few peaks of each; `fine_anchor`
+then a fine grid within +-6 %); `scan_windows` matches dense dub windows, tracked at
+recent offsets and searched against the whole original (FFT) where that fails; `fine_anchor`
 refines a match to ~1 ms on the full-rate envelope; `refine_boundary` places a cut or
 insert edge at the frame where the evidence switches.
 """
@@ -189,29 +189,6 @@ def find_speed(orig_c: np.ndarray, dub_c: np.ndarray, hint: float | None = None,
             best_s = round(s, 6)
             return float(s), scored[best_s]
     return float(best_s), scored[best_s]
-
-
-def window_candidates(orig_c: np.ndarray, dub_c_warped: np.ndarray, speed: float,
-                      win_s: float = 12.0, hop_s: float = 4.0, k: int = 4) -> list[WindowMatch]:
-    """Dense windows over the (speed-warped) dub, each correlated with the whole
-    original (coarse). Peak lags are offsets `orig_t - speed * dub_t` in seconds."""
-    win = max(8, int(win_s * COARSE_RATE))
-    hop = max(1, int(hop_s * COARSE_RATE))
-    win = min(win, len(orig_c) - 1, len(dub_c_warped))
-    if win < 8:
-        return []
-    corr = Correlator(orig_c, win + 2)
-    out = []
-    for u0 in range(0, max(1, len(dub_c_warped) - win // 2), hop):
-        w = dub_c_warped[u0:u0 + win]
-        if len(w) < win // 2 or w.std() < 1e-6:
-            continue
-        pk = peaks_of(corr.ncc(w), COARSE_RATE, k=k)
-        centre_u = (u0 + len(w) / 2) / COARSE_RATE
-        out.append(WindowMatch(dub_t=centre_u / speed,
-                               peaks=tuple(Peak(p.lag - u0 / COARSE_RATE, p.z, p.ncc)
-                                           for p in pk)))
-    return out
 
 
 def fine_anchor(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_start: float, u_end: float,

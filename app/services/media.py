@@ -91,6 +91,40 @@ def _tail(text: str, n: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-n:])
 
 
+_FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+
+
+class _FFmpegProcess:
+    """ffmpeg with stdout piped to the caller and stderr drained by a thread (so a full
+    stderr pipe never blocks it). Killed if the caller's block raises; `finish()` waits
+    and returns (exit status, stderr tail)."""
+
+    def __init__(self, argv: list[str], text: bool):
+        require_tools()
+        logger.debug("%s", " ".join(argv))
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=text)
+        self._err: list = []
+        self._t = threading.Thread(target=lambda: self._err.append(self.proc.stderr.read()),
+                                   daemon=True)
+        self._t.start()
+
+    def __enter__(self) -> "_FFmpegProcess":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def finish(self, timeout: float | None = None) -> tuple[int, str]:
+        rc = self.proc.wait(timeout=timeout)
+        self._t.join(5)
+        err = "".join(e if isinstance(e, str) else e.decode("utf-8", "replace")
+                      for e in self._err)
+        return rc, _tail(err)
+
+
 def run_ffmpeg(args: list[str], *, progress: Callable[[float], None] | None = None,
                duration: float = 0.0, timeout: float | None = None) -> None:
     """Run ffmpeg with `args` (argv without the program). Raise MediaError on failure.
@@ -98,33 +132,22 @@ def run_ffmpeg(args: list[str], *, progress: Callable[[float], None] | None = No
     With `progress` and `duration`, parses `-progress pipe:1` output (out_time_us) and
     reports the fraction done.
     """
-    require_tools()
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    argv = list(_FFMPEG)
     if progress is not None:
         argv += ["-progress", "pipe:1", "-nostats"]
     argv += args
-    logger.debug("ffmpeg %s", " ".join(args))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    err_chunks: list[str] = []
-    t = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
-    t.start()
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+    with _FFmpegProcess(argv, text=True) as ff:
+        assert ff.proc.stdout is not None
+        for line in ff.proc.stdout:
             if progress is not None and duration > 0 and line.startswith("out_time_us="):
                 try:
                     us = int(line.split("=", 1)[1])
                 except ValueError:
                     continue
                 progress(min(1.0, us / 1e6 / duration))
-        rc = proc.wait(timeout=timeout)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    t.join(5)
+        rc, err = ff.finish(timeout)
     if rc != 0:
-        raise MediaError(f"ffmpeg failed (exit {rc}): {_tail(''.join(err_chunks))}\n"
+        raise MediaError(f"ffmpeg failed (exit {rc}): {err}\n"
                          f"command: ffmpeg {' '.join(args)}")
 
 
@@ -244,19 +267,13 @@ def iter_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
                rate: int = ANALYSIS_RATE, block_seconds: float = _BLOCK_SECONDS
                ) -> Iterator[np.ndarray]:
     """Yield the decoded mono signal in float32 blocks; memory does not grow with the file."""
-    require_tools()
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-            *extract_args(path, stream, bed_only=bed_only, rate=rate)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err: list[bytes] = []
-    t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
-    t.start()
+    argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate)]
     block_bytes = int(rate * block_seconds) * 4
-    try:
-        assert proc.stdout is not None
+    with _FFmpegProcess(argv, text=False) as ff:
+        assert ff.proc.stdout is not None
         pending = b""
         while True:
-            chunk = proc.stdout.read(block_bytes)
+            chunk = ff.proc.stdout.read(block_bytes)
             if not chunk:
                 break
             chunk = pending + chunk
@@ -264,14 +281,8 @@ def iter_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
             pending = chunk[usable:]
             if usable:
                 yield np.frombuffer(chunk[:usable], dtype="<f4")
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    t.join(5)
+        rc, msg = ff.finish()
     if rc != 0:
-        msg = _tail(b"".join(err).decode("utf-8", "replace"))
         raise MediaError(f"could not decode the audio of {path.name!r}: {msg}")
 
 

@@ -12,9 +12,10 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -32,20 +33,18 @@ MAX_REPORT_ANCHORS = 400          # thinned for the report and the picture
 
 
 class _Timer:
+    """Wall time per stage (s), accumulated: `with timer.stage("render"): ...`."""
+
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
 
-    def stage(self, name: str):
-        timer = self
-
-        class _Ctx:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.times[name] = round(timer.times.get(name, 0.0)
-                                          + time.perf_counter() - self.t0, 3)
-        return _Ctx()
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t0, 3)
 
 
 def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
