@@ -138,7 +138,7 @@ def test_sync_pal_cut_output_streams(pal_run, films):
     assert a_dub["codec_name"] == "ac3" and a_dub["channels"] == 2
     tags = {k.lower(): v for k, v in a_dub.get("tags", {}).items()}
     assert tags.get("language") == "spa"
-    assert "SyncDub" in tags.get("title", "")
+    assert tags.get("title") == "Spanish (SyncDub)"   # named from the stream tag "spa"
     # nothing left beside the output but the report
     assert listing(pal_run["dir"]) == ["report.json", "synced.mkv"]
 

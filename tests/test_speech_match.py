@@ -214,3 +214,12 @@ def test_normalize_regions():
 def test_iso639_2_and_names(code, tag, name):
     assert sp.iso639_2(code) == tag
     assert sp.language_name(code) == name
+
+
+@pytest.mark.parametrize("tag,name", [("spa", "Spanish"), ("eng", "English"),
+                                      ("fre", "French"), ("fra", "French"), ("ger", "German"),
+                                      ("deu", "German"), ("chi", "Chinese"), ("SPA", "Spanish"),
+                                      ("und", "Unknown"), ("qaa", "Unknown")])
+def test_language_name_of_stream_tags(tag, name):
+    """Track titles are built from stream tags ("spa"), not only from Whisper codes."""
+    assert sp.language_name(tag) == name

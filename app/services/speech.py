@@ -138,11 +138,25 @@ def iso639_2(whisper_code: str | None) -> str:
     return _LANGS.get(whisper_code.lower().split("-")[0], ("und", ""))[0]
 
 
-def language_name(whisper_code: str | None) -> str:
-    """Whisper language code -> English display name ("Spanish"); "Unknown" if not known."""
-    if not whisper_code:
+# ISO 639-2/T tags where they differ from the /B tags Matroska uses (and _LANGS holds).
+_T_TO_B = {"fra": "fre", "deu": "ger", "zho": "chi", "nld": "dut", "ces": "cze", "ell": "gre",
+           "fas": "per", "ron": "rum", "slk": "slo", "sqi": "alb", "hye": "arm", "eus": "baq",
+           "kat": "geo", "isl": "ice", "mkd": "mac", "msa": "may", "mya": "bur", "cym": "wel",
+           "bod": "tib"}
+_NAME_BY_TAG: dict[str, str] = {}
+for _tag, _name in _LANGS.values():
+    _NAME_BY_TAG.setdefault(_tag, _name)      # first entry wins: "chi" is Chinese
+
+
+def language_name(code: str | None) -> str:
+    """Display name ("Spanish") of a Whisper code ("es") or of an ISO 639-2 tag as stream
+    tags carry it ("spa", "fre" or "fra"); "Unknown" if not known."""
+    if not code:
         return "Unknown"
-    return _LANGS.get(whisper_code.lower().split("-")[0], ("", "Unknown"))[1] or "Unknown"
+    c = code.lower().split("-")[0]
+    if c in _LANGS:
+        return _LANGS[c][1] or "Unknown"
+    return _NAME_BY_TAG.get(_T_TO_B.get(c, c)) or "Unknown"
 
 
 # --------------------------------------------------------------------------- phrases

@@ -24,6 +24,7 @@ from app.services import features as F
 from app.services import media
 from app.services.align import Alignment, align_envelopes
 from app.services.progress import Progress, Reporter
+from app.services.speech import iso639_2, language_name, speech_anchors
 from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
 from config import EngineSettings
 
@@ -80,25 +81,12 @@ def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
 
 def _language_tag(req: SyncRequest, stream: media.StreamInfo,
                   detected: str | None) -> str:
+    """The dub track's ISO 639-2 tag: the user's, else the stream's own, else detected."""
     if req.dub_lang:
         return req.dub_lang
     if stream.language and stream.language.lower() not in {"und", ""}:
         return stream.language
-    if detected:
-        try:
-            from app.services.speech import iso639_2
-            return iso639_2(detected)
-        except Exception:  # speech module optional at this point
-            logger.debug("no language mapping for %s", detected)
-    return "und"
-
-
-def _language_name(tag: str) -> str:
-    try:
-        from app.services.speech import language_name
-        return language_name(tag)
-    except Exception:
-        return tag
+    return iso639_2(detected)
 
 
 def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
@@ -188,7 +176,6 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     if mode == "speech" or (mode == "auto" and weak):
         with timer.stage("speech_anchors"):
             rep.update("speech_anchors", 0.0, "transcribing both tracks")
-            from app.services.speech import speech_anchors
             if orig_audio is None or dub_audio is None:
                 orig_audio = media.read_audio(orig.path, o_stream, expected_seconds=orig_dur)
                 dub_audio = media.read_audio(dub.path, d_stream, expected_seconds=dub_dur)
@@ -214,8 +201,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     tmap = alignment.tmap
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
-    orig_tag = o_stream.language or (speech_res and speech_res.orig_language) or "und"
-    title = req.title or f"{_language_name(dub_tag)} (SyncDub)"
+    orig_tag = o_stream.language or iso639_2(speech_res.orig_language if speech_res else None)
+    title = req.title or f"{language_name(dub_tag)} (SyncDub)"
     report = {
         "version": 1,
         "original": str(orig.path), "dub": str(dub.path),
