@@ -31,6 +31,12 @@ def test_extract_args_stereo_bed_only_keeps_both_channels():
         "-af", "pan=mono|c0=c0+c1,aresample=16000:resampler=soxr", *TAIL]
 
 
+def test_extract_args_snippet_seeks_before_the_input():
+    assert media.extract_args(Path("a.mkv"), _audio(index=1), start=61.5, duration=7.25) == [
+        "-ss", "61.500000", "-t", "7.250000", "-i", "a.mkv", "-map", "0:1", "-vn", "-sn",
+        "-dn", "-af", "pan=mono|c0=c0+c1,aresample=16000:resampler=soxr", *TAIL]
+
+
 def test_extract_args_51_bed_only_drops_the_centre():
     s = _audio(index=3, channels=6, layout="5.1(side)", codec="ac3")
     assert media.extract_args(Path("o.mkv"), s, bed_only=True) == [

@@ -252,13 +252,18 @@ def downmix_filter(stream: StreamInfo, bed_only: bool) -> str:
 
 
 def extract_args(path: Path, stream: StreamInfo, *, bed_only: bool = False,
-                 rate: int = ANALYSIS_RATE) -> list[str]:
+                 rate: int = ANALYSIS_RATE, start: float | None = None,
+                 duration: float | None = None) -> list[str]:
     """ffmpeg argv (without the program) decoding one audio stream to mono float32 on stdout.
 
     The output starts at the stream's own time zero of the file's timeline: `-copyts` is
     not used, so ffmpeg's output t=0 is the file's start (first packet of any stream).
+    `start`/`duration` (s) decode only that stretch (input seek: fast, sample-accurate
+    after ffmpeg's trim).
     """
-    return ["-i", str(path), "-map", f"0:{stream.index}", "-vn", "-sn", "-dn",
+    seek = (["-ss", f"{start:.6f}"] if start else []) + \
+        (["-t", f"{duration:.6f}"] if duration is not None else [])
+    return [*seek, "-i", str(path), "-map", f"0:{stream.index}", "-vn", "-sn", "-dn",
             "-af", f"{downmix_filter(stream, bed_only)},aresample={rate}:resampler=soxr",
             "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1"]
 
@@ -305,6 +310,20 @@ class AudioBuffer:
 
     def array(self) -> np.ndarray:
         return self._buf[:self.n]
+
+
+def read_snippet(path: Path, stream: StreamInfo, start: float, duration: float, *,
+                 bed_only: bool = False, rate: int = ANALYSIS_RATE) -> np.ndarray:
+    """A few seconds of one audio stream, mono float32 (for edge refinement)."""
+    argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate,
+                                    start=max(0.0, start), duration=duration)]
+    with _FFmpegProcess(argv, text=False) as ff:
+        assert ff.proc.stdout is not None
+        raw = ff.proc.stdout.read()
+        rc, msg = ff.finish()
+    if rc != 0:
+        raise MediaError(f"could not decode the audio of {path.name!r} at {start:.1f} s: {msg}")
+    return np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
 
 
 def read_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,

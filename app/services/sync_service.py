@@ -23,6 +23,7 @@ from app.errors import AlignmentError, InputError
 from app.services import features as F
 from app.services import media
 from app.services.align import Alignment, align_envelopes
+from app.services.edges import refine_edges
 from app.services.progress import Progress, Reporter
 from app.services.speech import iso639_2, language_name, speech_anchors
 from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
@@ -199,6 +200,14 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     del orig_audio, dub_audio
     assert alignment is not None
     tmap = alignment.tmap
+    edge_moves: list[dict] = []
+    if len(tmap.segments) > 1 and tmap.confidence >= settings.min_confidence:
+        with timer.stage("edges"):
+            rep.update("fit", 0.9, "placing the edits on the waveforms")
+            tmap, edge_moves = refine_edges(
+                tmap,
+                lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
+                lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True))
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
     orig_tag = o_stream.language or iso639_2(speech_res.orig_language if speech_res else None)
@@ -217,7 +226,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         "languages": {"original": orig_tag, "dub": dub_tag},
         "phrase_pairs": [asdict(p) for p in speech_res.pairs] if speech_res else [],
         "speech": dict(speech_res.timings) if speech_res else None,
-        "diagnostics": alignment.diagnostics,
+        "diagnostics": dict(alignment.diagnostics, edges=edge_moves),
         "streams": {"original_audio": o_stream.kind_index, "dub_audio": d_stream.kind_index,
                     "dub_codec": d_stream.codec, "dub_channels": d_stream.channels},
         "output": None,

@@ -1,0 +1,101 @@
+"""Edit edges re-placed on the waveforms (app/services/edges.py), on synthetic signals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.services import edges as E
+from app.services.timemap import Segment, TimeMap
+
+R = E.RATE
+
+
+def _bed(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.3 * rng.standard_normal(int(seconds * R))).astype(np.float32)
+
+
+def _loader(x: np.ndarray):
+    def load(start: float, dur: float) -> np.ndarray:
+        a = int(round(start * R))
+        return x[a:a + int(round(dur * R))]
+    return load
+
+
+def _insert_case(mask_voice: bool, same_waveform: bool = True):
+    """Original: a 40 s bed. Dub: the bed with a 4 s logo inserted at 20 s; from 18 to
+    20 s a loud line (independent noise, 4x the bed) masks the bed."""
+    orig = _bed(40, 1)
+    bed = orig if same_waveform else _bed(40, 7)
+    logo = _bed(4, 3) * 0.8
+    dub = np.concatenate([bed[: 20 * R], logo, bed[20 * R:]]).copy()
+    if mask_voice:
+        dub[18 * R: 20 * R] += 4 * _bed(2, 5)
+    return orig, dub
+
+
+def _tmap(edge_a: float, edge_b: float) -> TimeMap:
+    segs = (Segment(0.0, edge_a, 0.0, 1.0), Segment(edge_b, 44.0, edge_b - 4.0, 1.0))
+    return TimeMap(segs, 40.0, 44.0, 1.0, 0.9)
+
+
+def test_local_coherence_one_for_same_zero_for_different():
+    x = _bed(2, 1).astype(np.float64)
+    same = E.local_coherence(x, x)
+    other = E.local_coherence(x, _bed(2, 2).astype(np.float64))
+    assert np.median(same) > 0.99
+    assert abs(np.median(other)) < 0.15
+
+
+def test_best_lag_recovers_a_small_shift():
+    x = E._bandpass(_bed(3, 4))
+    y = E.shift(x, -37)              # y[t] = x[t - 37]: y runs 37 samples late
+    assert E.best_lag(x, y) == 37    # y[t + 37] matches x[t]
+    assert E.best_lag(y, x) == -37
+
+
+def test_change_point_finds_a_pure_insert_and_prefers_the_prior_in_ties():
+    sa = np.r_[np.ones(100), np.zeros(60), np.zeros(100)]
+    sb = np.r_[np.zeros(100), np.zeros(60), np.ones(100)]
+    assert E.change_point(sa, sb, 60, 0.02) == (100, 160)
+    flat = np.zeros(200)
+    assert E.change_point(flat, flat, 0, 0.0, prior=(70, 70), prior_cost=1e-3) == (70, 70)
+
+
+def test_masked_insert_edge_moves_to_the_waveform_evidence():
+    orig, dub = _insert_case(mask_voice=True)
+    # The envelope stage put the edge 1.6 s early (the line masks the bed there).
+    tmap = _tmap(18.4, 22.4)
+    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    a, b = new.segments
+    assert abs(a.dub_end - 20.0) < 0.05, moves
+    assert abs(b.dub_start - 24.0) < 0.05
+    assert abs(b.orig_start - 20.0) < 0.05            # still on its own offset
+    assert moves[0]["evidence"] == "waveform"
+
+
+def test_no_shared_waveform_keeps_the_envelope_edge():
+    orig, dub = _insert_case(mask_voice=False, same_waveform=False)
+    tmap = _tmap(18.4, 22.4)
+    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    assert new.segments == tmap.segments
+    assert moves[0]["evidence"] == "envelope"
+
+
+@pytest.mark.parametrize("speed", [25 / 23.976])
+def test_edge_refined_on_a_sped_up_dub(speed):
+    """PAL: the dub runs `speed` times faster (resampled, pitch up); a cut at orig 20 s
+    removes 3 s. The edge is found on the original's clock and reported in dub time."""
+    from scipy.signal import resample
+    orig = _bed(40, 11)
+    kept = np.concatenate([orig[: 20 * R], orig[23 * R:]])
+    dub = resample(kept, int(round(len(kept) / speed))).astype(np.float32)
+    a = int(17.5 / speed * R)
+    voice = 4 * _bed(1.5 / speed, 9)
+    dub[a:a + len(voice)] += voice
+    cut_dub = 20.0 / speed
+    segs = (Segment(0.0, cut_dub - 1.2, 0.0, speed),
+            Segment(cut_dub - 1.2, 37.0 / speed, (cut_dub - 1.2) * speed + 3.0, speed))
+    tmap = TimeMap(segs, 40.0, 37.0 / speed, speed, 0.9)
+    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    assert abs(new.segments[0].dub_end - cut_dub) < 0.05
