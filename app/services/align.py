@@ -142,7 +142,10 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
                                   len(runs), speed, fit_speed=True)
         if abs(lf.speed / speed - 1) < 0.003:
             speed = lf.speed
-        snapped = _snap_speed(speed, dub_duration, 0.002 if windows else 0.25)
+        if windows:
+            snapped = _snap_speed(speed, dub_duration, 0.002)
+        else:
+            snapped = _speech_snap(arr, len(runs), speed, speed_hint, diag)
         if snapped != speed:
             # A usual ratio within the measurement's precision: use it exactly (speed 1
             # then lets the dub be placed without re-encoding).
@@ -182,6 +185,27 @@ def _snap_speed(speed: float, dub_duration: float, tol_s: float = 0.002) -> floa
         if abs(speed - r) * max(dub_duration, 1.0) < tol_s:
             return r
     return speed
+
+
+def _speech_snap(arr: np.ndarray, n_runs: int, speed: float, hint: float | None,
+                 diag: dict) -> float:
+    """Speech-only speed. Speech anchors are coarse (~0.1-0.3 s), so the free slope is
+    only known to its standard error: the frame-rate hint, else the nearest usual ratio,
+    is used when it lies within 3 standard errors of it (the slope alone cannot tell
+    1.000 from 1.001 over a few minutes of dialogue); the free speed otherwise."""
+    lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
+                              n_runs, speed, fit_speed=False)
+    d, g = arr[lf.inliers, 0], arr[lf.inliers, 3].astype(int)
+    if len(d) < 3:
+        return speed
+    spread = sum(float(((d[g == k] - d[g == k].mean()) ** 2).sum()) for k in set(g.tolist()))
+    sigma = max(lf.residual_ms / 1000.0, 0.02)
+    se = sigma / np.sqrt(max(spread, 1e-9))
+    diag["speech_speed_se"] = round(float(se), 6)
+    if hint is not None and abs(hint - speed) <= 3 * se:
+        return hint
+    near = min(A.USUAL_SPEEDS, key=lambda c: abs(c - speed))
+    return near if abs(near - speed) <= 3 * se else speed
 
 
 def _speech_speed(speech: list[Anchor], hint: float | None) -> float | None:

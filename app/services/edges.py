@@ -15,9 +15,10 @@ Pure numpy; the audio comes from two loader callables, so tests feed arrays.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.signal import butter, resample, sosfiltfilt
@@ -33,6 +34,7 @@ MIN_MATCH = 0.3              # coherence that proves the waveforms match beside 
 NULL_COST = 0.02             # per frame of dub left without a counterpart
 PRIOR_COST = 1e-3            # per frame away from the envelope's edge (breaks ties only)
 MAX_LAG_S = 0.01             # residual lag searched per side (anchors, decoder delays)
+MAX_REACH_S = 30.0           # an edge never moves further than this
 
 Loader = Callable[[float, float], np.ndarray]   # (start s, duration s) -> mono 16 kHz
 
@@ -138,12 +140,22 @@ def _load(loader: Loader, start: float, dur: float) -> np.ndarray:
 
 
 def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
-                reach: float = REACH_S) -> tuple[float, float] | None:
-    """New (end of a, start of b) in dub seconds, or None to keep the envelope's edge."""
+                reach: float = REACH_S, bounds: tuple[float, float] | None = None,
+                max_lag_s: float = MAX_LAG_S) -> tuple[float, float] | None:
+    """New (end of a, start of b) in dub seconds, or None to keep the envelope's edge.
+
+    The edge is searched within `reach` s of the current one, and further out as far as
+    `bounds` (dub s: the last anchor of `a`, the first of `b`: the evidence that placed
+    the edge says nothing finer); `max_lag_s`: how far off the segments' offsets may be.
+    """
     speed = a.speed
     x1, x2 = a.dub_end, b.dub_start
-    lo = max(a.dub_start, x1 - reach)
-    hi = min(b.dub_end, x2 + reach)
+    lo, hi = x1 - reach, x2 + reach
+    if bounds is not None:
+        lo = max(min(lo, bounds[0]), x1 - MAX_REACH_S)
+        hi = min(max(hi, bounds[1]), x2 + MAX_REACH_S)
+    lo = max(a.dub_start, lo)
+    hi = min(b.dub_end, hi)
     if hi - lo < 0.5 or x1 - lo < 0.2 or hi - x2 < 0.2:
         return None
     dub = _load(load_dub, lo, hi - lo)
@@ -159,8 +171,8 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
     ob = _bandpass(_load(load_orig, b.to_original(lo), dur))
     # The residual lag of each side, measured where that side surely plays.
     cut_a, cut_b = max(p1, 1) * hop, min(p2 * hop, len(dub) - 1)
-    oa = shift(oa, best_lag(dub[:cut_a], oa[:cut_a]))
-    ob = shift(ob, best_lag(dub[cut_b:], ob[cut_b:]))
+    oa = shift(oa, best_lag(dub[:cut_a], oa[:cut_a], max_lag_s))
+    ob = shift(ob, best_lag(dub[cut_b:], ob[cut_b:], max_lag_s))
     sa = local_coherence(dub, oa)
     sb = local_coherence(dub, ob)
     n = min(len(sa), len(sb))
@@ -181,16 +193,24 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
 
 
 def refine_edges(tmap: TimeMap, load_orig: Loader, load_dub: Loader,
-                 reach: float = REACH_S) -> tuple[TimeMap, list[dict]]:
+                 reach: float = REACH_S, anchor_times: Sequence[float] = (),
+                 max_lag_s: float = MAX_LAG_S) -> tuple[TimeMap, list[dict]]:
     """Every interior edge of `tmap` re-placed on the waveforms where they allow it.
-    Returns the new map and, per edge, what moved (for the report)."""
+    `anchor_times`: dub times of the anchors behind the map (an edge may move anywhere
+    between the last anchor before it and the first after it). Returns the new map and,
+    per edge, what moved (for the report)."""
+    times = sorted(anchor_times)
     segs = list(tmap.segments)
     moves: list[dict] = []
     for k in range(len(segs) - 1):
         a, b = segs[k], segs[k + 1]
         if a.dub_end <= a.dub_start or b.dub_end <= b.dub_start:
             continue
-        got = refine_edge(a, b, load_orig, load_dub, reach)
+        i = bisect.bisect_right(times, a.dub_end)
+        last_a = times[i - 1] if i > 0 and times[i - 1] >= a.dub_start else a.dub_end
+        j = bisect.bisect_left(times, b.dub_start)
+        first_b = times[j] if j < len(times) and times[j] < b.dub_end else b.dub_start
+        got = refine_edge(a, b, load_orig, load_dub, reach, (last_a, first_b), max_lag_s)
         if got is None:
             moves.append({"dub_t": round(a.dub_end, 3), "moved_s": 0.0, "evidence": "envelope"})
             continue

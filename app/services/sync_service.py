@@ -50,10 +50,12 @@ class _Timer:
 
 
 def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
-    """Frame rates suggest a speed (25 fps dub of a 23.976 film: PAL); only a hint."""
+    """Frame rates suggest a speed (25 fps dub of a 23.976 film: PAL; equal rates: 1);
+    only a hint."""
     ov, dv = orig.video, dub.video
-    if ov and dv and ov.fps > 0 and dv.fps > 0 and abs(dv.fps / ov.fps - 1) > 1e-3:
-        return dv.fps / ov.fps
+    if ov and dv and ov.fps > 0 and dv.fps > 0:
+        r = dv.fps / ov.fps
+        return 1.0 if abs(r - 1) < 1e-4 else r
     return None
 
 
@@ -154,7 +156,11 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             return f
         # Both decodes at once: ffmpeg runs in its own process, numpy releases the GIL.
         with ThreadPoolExecutor(2) as ex:
-            fo = ex.submit(_envelope, orig, o_stream, True, need_audio_kept, prog("o"))
+            # The original is matched on its bed (centre dropped); Whisper needs the
+            # dialogue, so that signal is kept only when it is the full mix anyway.
+            keep_orig = need_audio_kept and (media.downmix_filter(o_stream, True)
+                                             == media.downmix_filter(o_stream, False))
+            fo = ex.submit(_envelope, orig, o_stream, True, keep_orig, prog("o"))
             fd = ex.submit(_envelope, dub, d_stream, False, need_audio_kept, prog("d"))
             orig_env, orig_bands, orig_audio = fo.result()
             dub_env, dub_bands, dub_audio = fd.result()
@@ -177,8 +183,9 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     if mode == "speech" or (mode == "auto" and weak):
         with timer.stage("speech_anchors"):
             rep.update("speech_anchors", 0.0, "transcribing both tracks")
-            if orig_audio is None or dub_audio is None:
+            if orig_audio is None:
                 orig_audio = media.read_audio(orig.path, o_stream, expected_seconds=orig_dur)
+            if dub_audio is None:
                 dub_audio = media.read_audio(dub.path, d_stream, expected_seconds=dub_dur)
             speech_res = speech_anchors(orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
                                         progress=rep.stage_callback("speech_anchors",
@@ -204,10 +211,14 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     if len(tmap.segments) > 1 and tmap.confidence >= settings.min_confidence:
         with timer.stage("edges"):
             rep.update("fit", 0.9, "placing the edits on the waveforms")
+            # Speech-placed maps are off by up to a few hundred ms: search that far.
+            resid = float(alignment.diagnostics.get("residual_ms", 0.0)) / 1000.0
             tmap, edge_moves = refine_edges(
                 tmap,
                 lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
-                lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True))
+                lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True),
+                anchor_times=[a.dub_t for a in alignment.anchors],
+                max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
     orig_tag = o_stream.language or iso639_2(speech_res.orig_language if speech_res else None)

@@ -1,0 +1,65 @@
+"""The speech path end to end through the CLI, with the real Whisper and USE models.
+
+A 24 s "film" whose English dialogue sits in the centre channel of a 5.1 AC-3 track
+(the bed in the others), and a dub with the same lines in Spanish, 2 s later, over a
+different bed, in stereo AAC with no language tag. `--mode speech` must hear the
+dialogue (the matcher's bed-only downmix drops the centre: Whisper must not get that
+one), place the dub, and name its language from detection alone.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests import media_factory as mf
+from tests.test_engine_cli import run_cli
+
+DATA = Path(__file__).resolve().parent / "data"
+LEAD = 1.5           # s of silence before the clip in the original
+DELAY = 2.0          # the dub's lines come this much later
+
+
+@pytest.fixture(scope="module")
+def speech_films(tmp_path_factory):
+    d = tmp_path_factory.mktemp("speech_films")
+    orig, dub = d / "original.mkv", d / "dub_untagged.mkv"
+    video = ["-f", "lavfi", "-i", "testsrc2=s=160x90:r=24000/1001:d=24"]
+    bed = "anoisesrc=r=48000:a=0.02:c=pink:seed={seed}:d=24,lowpass=f=3000"
+    mf.ffmpeg(*video, "-i", DATA / "speech_en.flac",
+              "-filter_complex",
+              f"[1:a]aresample=48000,adelay={int(LEAD * 1000)}:all=1,apad=whole_dur=24[c];"
+              f"{bed.format(seed=1)},asplit=5[l][r][lfe][bl][br];"
+              "[l][r][c][lfe][bl][br]join=inputs=6:channel_layout=5.1:"
+              "map=0.0-FL|1.0-FR|2.0-FC|3.0-LFE|4.0-BL|5.0-BR[a]",
+              "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+              "-c:a", "ac3", "-b:a", "384k", "-metadata:s:a:0", "language=eng",
+              "-t", "24", orig)
+    mf.ffmpeg(*video, "-i", DATA / "speech_es.flac",
+              "-filter_complex",
+              f"[1:a]aresample=48000,adelay={int((LEAD + DELAY) * 1000)}:all=1,"
+              f"apad=whole_dur=24[v];{bed.format(seed=9)}[b];"
+              "[v][b]amix=inputs=2:normalize=0,pan=stereo|c0=c0|c1=c0[a]",
+              "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+              "-c:a", "aac", "-b:a", "128k", "-metadata:s:a:0", "language=und",
+              "-t", "24", dub)
+    return orig, dub
+
+
+def test_speech_mode_places_the_dub_and_tags_it_from_detection(speech_films, tmp_path):
+    orig, dub = speech_films
+    out, rep = tmp_path / "out.mkv", tmp_path / "r.json"
+    rc, _, err = run_cli(["sync", "-q", orig, dub, "-o", out, "--mode", "speech",
+                          "--report", rep])
+    assert rc == 0, err
+    report = json.loads(rep.read_text())
+    assert report["languages"] == {"original": "eng", "dub": "spa"}
+    assert len(report["phrase_pairs"]) >= 3
+    assert any("llaves" in p["dub_text"].lower() for p in report["phrase_pairs"])
+    segs = report["map"]["segments"]
+    assert len(segs) == 1
+    assert abs(segs[0]["offset"] + DELAY) < 0.15, segs
+    tags = [s.get("tags", {}) for s in mf.streams(out) if s["codec_type"] == "audio"]
+    assert tags[-1].get("language") == "spa"
+    assert tags[-1].get("title") == "Spanish (SyncDub)"
