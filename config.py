@@ -38,6 +38,9 @@ class EngineSettings:
     # Below this overall confidence (0..1) a sync is refused rather than written.
     min_confidence: float = 0.5
     threads: int = 0                   # 0 = all cores
+    # Auto mode, no shared audio: dubs this long (s) get a 5-minute speech probe first,
+    # so unrelated films are refused before two full transcriptions.
+    speech_probe_after_s: float = 1200.0
     work_dir: Path | None = None       # temporary files; None = next to the output
 
 

@@ -495,3 +495,61 @@ def test_onset_envelope_peaks_at_a_click():
     env, _ = F.onset_envelope(x)
     k = int(np.argmax(env))
     assert abs(k / RATE - 1.0) <= 0.03           # frame time = window start
+
+
+# ------------------------------------------------------------------ holes -> speech regions
+
+def test_find_holes():
+    from app.services.align import find_holes
+    assert find_holes([10, 14, 18, 80, 84], 120.0, 6.0) == [(24.0, 74.0), (90.0, 120.0)]
+    assert find_holes([], 45.0, 6.0) == [(0.0, 45.0)]
+    assert find_holes([5.0 + 4 * k for k in range(30)], 125.0, 6.0) == []
+
+
+def _rebed(p: Pair, t0: float, t1: float, seed: int) -> Pair:
+    """The dub's bed between t0 and t1 replaced by unrelated material (a re-scored scene)."""
+    rng = np.random.default_rng(seed)
+    dt = frames(p.dub_duration)
+    sel = (dt >= t0) & (dt < t1)
+    fresh = sample(poisson_events(rng, 0, p.dub_duration, BED_RATE), dt)
+    dub = p.dub.copy()
+    dub[sel] = fresh[sel] + 0.01 * rng.random(int(sel.sum()))
+    return Pair(p.orig, dub.astype(np.float32), p.orig_duration, p.dub_duration, p.segments,
+                p.bed)
+
+
+def test_speech_regions_cover_a_hole_with_an_edit_and_skip_a_plain_one():
+    """A re-scored stretch that hides a cut gets transcribed (dub hole + the stretch of the
+    original its neighbours map it to); one inside a continuous segment does not."""
+    from app.services.sync_service import speech_regions
+    T = 300.0
+    cut = [(0.0, 150.0, 0.0, 1.0), (150.0, 290.0, 160.0, 1.0)]    # orig 150-160 cut
+    p = _rebed(make_pair(cut, T, 290.0, seed=21), 110.0, 190.0, seed=5)
+    al = _align(p)
+    assert any(a <= 125 and b >= 175 for a, b in al.holes), al.holes
+    regions = speech_regions(al, T, 290.0)
+    assert regions is not None
+    (o0, o1), = regions[0]
+    (d0, d1), = regions[1]
+    assert d0 <= 120 and d1 >= 180
+    assert o0 <= 115 and o1 >= 195           # both neighbours' images, with margin
+    plain = _rebed(make_pair([(0.0, 290.0, 0.0, 1.0)], T, 290.0, seed=22), 110.0, 190.0, 6)
+    al2 = _align(plain)
+    assert al2.holes and len(al2.tmap.segments) == 1
+    assert speech_regions(al2, T, 290.0) is None
+
+
+def test_align_reuses_an_audio_scan(monkeypatch):
+    """The speech fallback's speech+audio fit must not scan the windows again (30 s on a
+    two-hour film)."""
+    p = make_pair([(2.0, 182.0, 0.0, 1.0)], 180.0, 182.0, seed=3)
+    first = _align(p)
+    assert first.scan is not None and first.scan.windows
+
+    def no_scan(*a, **k):
+        raise AssertionError("windows scanned again")
+    monkeypatch.setattr(A, "scan_windows", no_scan)
+    monkeypatch.setattr(A, "find_speed", no_scan)
+    again = align_envelopes(p.orig, p.dub, p.orig_duration, p.dub_duration, scan=first.scan)
+    assert again.tmap.segments == first.tmap.segments
+    assert again.diagnostics["speed_windows"] == first.scan.speed

@@ -115,6 +115,11 @@ def test_render_graph():
         "aformat=sample_fmts=fltp:channel_layouts=mono[out]")
 
 
+def test_choose_encoder_aac_uses_the_fast_coder():
+    assert R.choose_encoder(_stream("aac", bit_rate=192000)) == (
+        "aac", ["-c:a", "aac", "-b:a", "192000", "-aac_coder", "fast"])
+
+
 def test_choose_encoder():
     assert R.choose_encoder(_stream("ac3", bit_rate=384000)) == (
         "ac3", ["-c:a", "ac3", "-b:a", "384000"])

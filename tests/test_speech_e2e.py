@@ -9,10 +9,14 @@ one), place the dub, and name its language from detection alone.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from app.errors import AlignmentError
+from app.services import sync_service
+from app.services.types import SyncRequest
 from tests import media_factory as mf
 from tests.test_engine_cli import run_cli
 
@@ -63,3 +67,49 @@ def test_speech_mode_places_the_dub_and_tags_it_from_detection(speech_films, tmp
     tags = [s.get("tags", {}) for s in mf.streams(out) if s["codec_type"] == "audio"]
     assert tags[-1].get("language") == "spa"
     assert tags[-1].get("title") == "Spanish (SyncDub)"
+
+
+@pytest.fixture(scope="module")
+def unrelated_dub(speech_films, tmp_path_factory):
+    """Another 'film': the Spanish clip played backwards (speech-like, means nothing)
+    over its own bed."""
+    path = tmp_path_factory.mktemp("unrelated") / "unrelated.mkv"
+    mf.ffmpeg("-i", DATA / "speech_es.flac", "-filter_complex",
+              "[0:a]aresample=48000,areverse,apad=whole_dur=24[v];"
+              "anoisesrc=r=48000:a=0.02:c=pink:seed=4:d=24,lowpass=f=3000[b];"
+              "[v][b]amix=inputs=2:normalize=0[a]",
+              "-map", "[a]", "-c:a", "aac", "-b:a", "96k", "-t", "24", path)
+    return path
+
+
+def _settings(**kw):
+    from config import load_settings
+    return replace(load_settings().engine, **kw)
+
+
+def test_auto_probe_refuses_unrelated_films_before_full_transcription(speech_films,
+                                                                      unrelated_dub, tmp_path):
+    """No shared bed, a long film (the probe threshold set to 0 here): five minutes of the
+    dub's middle are transcribed first, and no line pairs up: refused (AlignmentError),
+    the report says why and which stretch was heard."""
+    orig, _ = speech_films
+    rep = tmp_path / "r.json"
+    req = SyncRequest(original=orig, dub=unrelated_dub, output=tmp_path / "o.mkv",
+                      report_path=rep, mode="auto")
+    with pytest.raises(AlignmentError, match="dialogue does not match"):
+        sync_service.run_sync(req, _settings(speech_probe_after_s=0.0))
+    r = json.loads(rep.read_text())
+    assert r["speech_probe"]["dub_region"] == [0.0, 24.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_auto_probe_lets_the_same_film_through(speech_films, tmp_path):
+    orig, dub = speech_films
+    rep = tmp_path / "r.json"
+    req = SyncRequest(original=orig, dub=dub, output=tmp_path / "o.mkv", report_path=rep,
+                      mode="auto")
+    res = sync_service.run_sync(req, _settings(speech_probe_after_s=0.0))
+    assert res.output is not None and res.output.exists()
+    r = json.loads(rep.read_text())
+    assert r["timings"]["speech_probe_pairs"] >= 3
+    assert abs(r["map"]["segments"][0]["offset"] + DELAY) < 0.15

@@ -26,11 +26,25 @@ SPEECH_Z_NULL = 3.0     # a matched phrase pair is evidence on its own; no audio
 GOOD_Z = 9.0            # median match strength that counts as fully convincing
 
 
+HOLE_MIN_S = 30.0       # a stretch of dub this long without an audio match is a hole
+
+
+@dataclass(frozen=True)
+class AudioScan:
+    """The audio stage's speed and dense windows, reusable by a later fit."""
+    speed: float
+    speed_score: float
+    windows: tuple[A.WindowMatch, ...]
+
+
 @dataclass
 class Alignment:
     tmap: TimeMap
     anchors: list[Anchor]
     diagnostics: dict = field(default_factory=dict)
+    scan: AudioScan | None = None
+    # Dub stretches (s) the audio matched nowhere, HOLE_MIN_S or longer.
+    holes: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> list[fit.Slot]:
@@ -50,7 +64,8 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
                     dub_duration: float, *, speed_hint: float | None = None,
                     speech: list[Anchor] | None = None, use_audio: bool = True,
                     speed: float | None = None, orig_bands: np.ndarray | None = None,
-                    dub_bands: np.ndarray | None = None) -> Alignment:
+                    dub_bands: np.ndarray | None = None,
+                    scan: AudioScan | None = None) -> Alignment:
     """Fit the map dub -> original from 100 Hz onset envelopes (features.py).
 
     `speech`: anchors from the speech path, decoded together with the audio evidence.
@@ -58,6 +73,8 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     `speed`: a known speed (skip the search; still refined from the anchors).
     `orig_bands`/`dub_bands`: per-band envelopes (features.OnsetExtractor.bands), used to
     place cut and insert edges where dialogue masks the bed in part of the spectrum.
+    `scan`: a previous call's audio speed and windows (Alignment.scan), reused instead of
+    scanning again when the speed stays the same.
     """
     speech = list(speech or [])
     diag: dict = {}
@@ -67,7 +84,10 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
 
     # 1. Speed: from the audio, unless told; speech pairs can settle it too.
     if speed is None:
-        if use_audio and len(d_c) > 40 and len(o_c) > 40:
+        if use_audio and scan is not None:
+            speed = scan.speed
+            diag["speed_scan_score"] = round(scan.speed_score, 2)
+        elif use_audio and len(d_c) > 40 and len(o_c) > 40:
             speed, sscore = A.find_speed(o_c, d_c, hint=speed_hint)
             diag["speed_scan_score"] = round(sscore, 2)
         else:
@@ -81,8 +101,12 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     # 2. Dense windows at that speed; the slope of their matches refines the speed
     #    (a 0.05 % error drifts 3.6 s over two hours), then the windows are redone.
     windows: list[A.WindowMatch] = []
-    if use_audio:
+    win_speed = speed
+    if use_audio and scan is not None and abs(scan.speed - speed) < 1e-9:
+        windows = list(scan.windows)
+    elif use_audio:
         for _ in range(2):
+            win_speed = speed
             windows = A.scan_windows(o_f, F.warp(d_f, speed), speed, WIN_S, HOP_S)
             best = [(w.dub_t, w.dub_t * speed + w.peaks[0].lag, w.peaks[0].z)
                     for w in windows if w.peaks and w.peaks[0].z >= 8.0]
@@ -94,6 +118,8 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
                 break
             speed = s2
     diag["speed_windows"] = speed
+    new_scan = AudioScan(win_speed, float(diag.get("speed_scan_score", 0.0)),
+                         tuple(windows)) if use_audio else None
 
     # 3. One global decode over every slot.
     slots = _slots(windows, speech, speed)
@@ -175,7 +201,27 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     segs = tuple(Segment(s.dub_start, s.dub_end, s.orig_start, speed, round(c, 3), r.n)
                  for s, c, r in zip(tmap_segments, seg_conf, runs))
     tmap = TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
-    return Alignment(tmap, anchors_out, diag)
+    matched_t = [sl.dub_t for i, sl in enumerate(slots)
+                 if sl.source == "audio" and dec.choice and dec.choice[i] >= 0]
+    holes = find_holes(matched_t, dub_duration, WIN_S / 2) if use_audio else \
+        [(0.0, dub_duration)]
+    diag["holes"] = [[round(a, 1), round(b, 1)] for a, b in holes]
+    return Alignment(tmap, anchors_out, diag, new_scan, holes)
+
+
+def find_holes(matched_t: list[float], duration: float, half: float,
+               min_len: float = HOLE_MIN_S) -> list[tuple[float, float]]:
+    """Stretches of [0, duration) farther than `half` from every matched window centre
+    in `matched_t` (dub s), `min_len` s or longer. Pure."""
+    out: list[tuple[float, float]] = []
+    pos = 0.0
+    for t in sorted(matched_t):
+        if t - half - pos >= min_len:
+            out.append((pos, t - half))
+        pos = max(pos, t + half)
+    if duration - pos >= min_len:
+        out.append((pos, duration))
+    return out
 
 
 def _snap_speed(speed: float, dub_duration: float, tol_s: float = 0.002) -> float:

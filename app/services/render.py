@@ -52,6 +52,9 @@ _RATES = {
     "mp3": {48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000},
 }
 #: default bit rate per channel (bit/s) when the dub's is unknown; and a cap per codec
+# ffmpeg's own AAC encoder: the "fast" coder is ~2.5x quicker than the default twoloop
+# and, by its authors' account, sounds better at the bit rates releases use (>= 128k).
+_ENCODER_OPTIONS = {"aac": ["-aac_coder", "fast"]}
 _PER_CHANNEL = {"ac3": 96000, "eac3": 96000, "aac": 96000, "opus": 64000, "mp3": 96000}
 _MAX_RATE = {"ac3": 640000, "eac3": 1536000, "aac": 768000, "opus": 512000, "mp3": 320000}
 
@@ -242,7 +245,7 @@ def choose_encoder(stream: StreamInfo) -> tuple[str, list[str]]:
         return "flac", ["-c:a", "flac"]
     rate = stream.bit_rate if stream.bit_rate > 0 else _PER_CHANNEL[codec] * ch
     rate = max(32000, min(rate, _MAX_RATE[codec]))
-    return codec, ["-c:a", enc, "-b:a", str(rate)]
+    return codec, ["-c:a", enc, "-b:a", str(rate), *_ENCODER_OPTIONS.get(codec, [])]
 
 
 def render_args(dub_path: Path, orig_path: Path | None, graph: str, codec_args: list[str],

@@ -32,6 +32,10 @@ from config import EngineSettings
 logger = logging.getLogger(__name__)
 
 MAX_REPORT_ANCHORS = 400          # thinned for the report and the picture
+PROBE_DUB_S = 300.0               # speech probe: this much of the dub's middle ...
+PROBE_ORIG_S = 900.0              # ... against this much of the original around it
+PROBE_MIN_SIM = 0.5               # a pair this similar is a translation, not chance
+PROBE_MIN_PAIRS = 3
 
 
 class _Timer:
@@ -80,6 +84,65 @@ def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
         raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
                          "(less than a second)")
     return env, ex.bands(), (buf.array() if buf is not None else None)
+
+
+def speech_regions(alignment: Alignment, orig_dur: float, dub_dur: float
+                   ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]] | None:
+    """(original regions, dub regions) to transcribe for an audio map with holes, or None
+    when no hole matters. A hole matters when the map has an edit inside it (its place is
+    a guess) or when it reaches either end of the dub (a lead-in or tail the bed does not
+    share). Each dub hole is paired with the stretch of the original its neighbours map
+    it to, with a margin for an edit hidden inside."""
+    tmap = alignment.tmap
+    segs = [sg for sg in tmap.segments if sg.dub_end > sg.dub_start]
+    edges = [sg.dub_end for sg in segs[:-1]] + [sg.dub_start for sg in segs[1:]]
+    o_reg: list[tuple[float, float]] = []
+    d_reg: list[tuple[float, float]] = []
+    for h0, h1 in alignment.holes:
+        at_end = h0 <= 1.0 or h1 >= dub_dur - 1.0
+        if not at_end and not any(h0 <= e <= h1 for e in edges):
+            continue
+        before = [sg for sg in segs if sg.dub_start <= h0]
+        after = [sg for sg in segs if sg.dub_end >= h1]
+        o0 = before[-1].to_original(h0) if before else 0.0
+        o1 = after[0].to_original(h1) if after else orig_dur
+        margin = 30.0 + 0.1 * (h1 - h0)
+        o_reg.append((max(0.0, min(o0, o1) - margin), min(orig_dur, max(o0, o1) + margin)))
+        d_reg.append((max(0.0, h0 - 5.0), min(dub_dur, h1 + 5.0)))
+    return (o_reg, d_reg) if d_reg else None
+
+
+def _speech_probe(orig, o_stream, dub, d_stream, orig_dur: float, dub_dur: float,
+                  hint: float | None, settings: EngineSettings,
+                  alignment: Alignment | None, timer: "_Timer") -> None:
+    """Before two full transcriptions of a long pair whose audio shares nothing: five
+    minutes of the dub's middle against fifteen of the original's. Two releases of one
+    film have translated lines there; unrelated films do not, and are refused now,
+    not after an hour of transcription."""
+    mid = dub_dur / 2
+    d0, d1 = max(0.0, mid - PROBE_DUB_S / 2), min(dub_dur, mid + PROBE_DUB_S / 2)
+    om = mid * (hint or 1.0)
+    o0, o1 = max(0.0, om - PROBE_ORIG_S / 2), min(orig_dur, om + PROBE_ORIG_S / 2)
+    o_audio = media.read_snippet(orig.path, o_stream, o0, o1 - o0)
+    d_audio = media.read_snippet(dub.path, d_stream, d0, d1 - d0)
+    res = speech_anchors(o_audio, d_audio, media.ANALYSIS_RATE, settings)
+    strong = [p for p in res.pairs if p.similarity >= PROBE_MIN_SIM]
+    timer.times["speech_probe_pairs"] = len(strong)
+    if len(strong) >= PROBE_MIN_PAIRS:
+        return
+    reasons = ["the music and effects match nowhere",
+               f"the dialogue does not match either ({len(strong)} lines paired by meaning "
+               f"in {PROBE_DUB_S / 60:.0f} minutes of the dub's middle)"]
+    report = {"original": str(orig.path), "dub": str(dub.path), "confidence": 0.0,
+              "reasons": reasons, "speech_probe": {
+                  "dub_region": [round(d0, 1), round(d1, 1)],
+                  "orig_region": [round(o0, 1), round(o1, 1)],
+                  "pairs": [asdict(p) for p in res.pairs], **res.timings},
+              "diagnostics": alignment.diagnostics if alignment else {},
+              "timings": timer.times}
+    raise AlignmentError("These files do not seem to be the same film: " + "; ".join(reasons)
+                         + ". Check that both files are releases of the same film.",
+                         reasons=reasons, report=report)
 
 
 def _language_tag(req: SyncRequest, stream: media.StreamInfo,
@@ -180,25 +243,46 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             rep.skip("audio_anchors")
     weak = alignment is None or alignment.tmap.confidence < settings.min_confidence \
         or alignment.diagnostics.get("coverage", 0) < 0.6
-    if mode == "speech" or (mode == "auto" and weak):
+    # Where speech is needed: everything in speech mode or when the audio is weak; in
+    # auto otherwise only the stretches the audio left undetermined (holes at an edit or
+    # at either end), so a film with a shared bed pays for no transcription at all.
+    regions: tuple[list, list] | None = None
+    if mode == "auto" and not weak and alignment is not None:
+        regions = speech_regions(alignment, orig_dur, dub_dur)
+    if mode == "speech" or (mode == "auto" and (weak or regions)):
         with timer.stage("speech_anchors"):
-            rep.update("speech_anchors", 0.0, "transcribing both tracks")
+            if mode == "auto" and weak and dub_dur >= settings.speech_probe_after_s:
+                rep.update("speech_anchors", 0.0, "checking that the dialogue matches")
+                try:
+                    _speech_probe(orig, o_stream, dub, d_stream, orig_dur, dub_dur, hint,
+                                  settings, alignment, timer)
+                except AlignmentError as e:
+                    _write_report(req.report_path, e.report)
+                    raise
+            rep.update("speech_anchors", 0.0, "transcribing both tracks" if regions is None
+                       else "transcribing where the music does not match")
             if orig_audio is None:
                 orig_audio = media.read_audio(orig.path, o_stream, expected_seconds=orig_dur)
             if dub_audio is None:
                 dub_audio = media.read_audio(dub.path, d_stream, expected_seconds=dub_dur)
             speech_res = speech_anchors(orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
                                         progress=rep.stage_callback("speech_anchors",
-                                                                    "transcribing"))
+                                                                    "transcribing"),
+                                        orig_regions=regions[0] if regions else None,
+                                        dub_regions=regions[1] if regions else None)
         with timer.stage("fit"):
             rep.update("fit", 0.0, "fitting the time map")
-            # Speech alone (the beds differ), and in auto also speech + audio together;
-            # the more confident map wins.
-            for use_audio in ([False, True] if mode == "auto" else [False]):
+            # Speech alone (the beds differ), and in auto also speech + audio together
+            # (reusing the audio scan); the more confident map wins, the one with more
+            # evidence on a tie.
+            scan = alignment.scan if alignment is not None else None
+            for use_audio in ([True] if regions else [False, True] if mode == "auto"
+                              else [False]):
                 cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
                                        speech=speech_res.anchors, use_audio=use_audio,
-                                       orig_bands=orig_bands, dub_bands=dub_bands)
-                if alignment is None or cand.tmap.confidence > alignment.tmap.confidence:
+                                       orig_bands=orig_bands, dub_bands=dub_bands,
+                                       scan=scan if use_audio else None)
+                if alignment is None or cand.tmap.confidence >= alignment.tmap.confidence:
                     alignment = cand
             rep.update("fit", 1.0)
     else:
