@@ -1,6 +1,8 @@
 """render: pure builders by equality; real renders measured by decoding (clicks +-2 ms)."""
 from __future__ import annotations
 
+import json
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -142,11 +144,15 @@ def test_layout_name():
 
 
 def test_render_args():
+    """The filter graph and the encoder are two processes joined by a pipe (float PCM in
+    NUT keeps rate and layout), so they use both cores."""
     assert R.render_args(Path("d.mkv"), Path("o.mkv"), "G", ["-c:a", "flac"], 48000,
-                         Path("x/out.mka")) == [
-        "-y", "-i", "d.mkv", "-i", "o.mkv", "-filter_complex", "G", "-map", "[out]",
-        "-c:a", "flac", "-ar", "48000", "-f", "matroska", "x/out.mka"]
-    assert R.render_args(Path("d.mkv"), None, "G", [], 44100, Path("o.mka"))[:4] == [
+                         Path("x/out.mka")) == (
+        ["-y", "-i", "d.mkv", "-i", "o.mkv", "-filter_complex", "G", "-map", "[out]",
+         "-c:a", "pcm_f32le", "-f", "nut", "pipe:1"],
+        ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "flac", "-ar", "48000",
+         "-f", "matroska", "x/out.mka"])
+    assert R.render_args(Path("d.mkv"), None, "G", [], 44100, Path("o.mka"))[0][:4] == [
         "-y", "-i", "d.mkv", "-filter_complex"]
 
 
@@ -313,3 +319,29 @@ def test_progress_reported(media_dir, tmp_path):
     seen: list[float] = []
     R.render_dub(dub, dub.audio[0], _two_segment_map(), tmp_path, progress=seen.append)
     assert seen and all(0 <= f <= 1 for f in seen) and seen == sorted(seen)
+
+
+def test_pipe_fails_when_the_producer_fails(tmp_path):
+    """A filter process that dies must fail the render, not leave a short encode."""
+    from app.errors import MediaError
+    from app.services.media import run_ffmpeg_pipe
+    out = tmp_path / "o.mka"
+    with pytest.raises(MediaError, match="exit"):
+        run_ffmpeg_pipe(["-y", "-i", str(tmp_path / "missing.wav"), "-c:a", "pcm_f32le",
+                         "-f", "nut", "pipe:1"],
+                        ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "flac", "-f", "matroska",
+                         str(out)])
+
+
+def test_pipe_joins_filter_and_encoder(tmp_path):
+    from app.services.media import run_ffmpeg_pipe
+    out = tmp_path / "o.mka"
+    run_ffmpeg_pipe(["-f", "lavfi", "-i", "sine=f=440:d=3:r=48000", "-af",
+                     "aformat=channel_layouts=5.1(side)", "-c:a", "pcm_f32le", "-f", "nut",
+                     "pipe:1"],
+                    ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "ac3", "-b:a", "384k",
+                     "-f", "matroska", str(out)])
+    s = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(out)],
+        capture_output=True, text=True, check=True).stdout)["streams"][0]
+    assert s["codec_name"] == "ac3" and s["channel_layout"] == "5.1(side)"

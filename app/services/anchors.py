@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
+import scipy.fft as sp_fft
 
 from app.services import features as F
 
@@ -60,7 +60,9 @@ class Correlator:
         self.ref = ref.astype(np.float64)
         self.n = len(ref)
         self.nfft = _next_pow2(self.n + max_window)
-        self.R = np.fft.rfft(self.ref, self.nfft)
+        # Single precision FFTs (scipy's, ~2x numpy's double ones): the correlation only
+        # ranks candidate offsets, which full-rate scoring then measures exactly.
+        self.R = sp_fft.rfft(self.ref.astype(np.float32), self.nfft)
         self.csum2 = np.concatenate([[0.0], np.cumsum(self.ref ** 2)])
         self.csum = np.concatenate([[0.0], np.cumsum(self.ref)])
 
@@ -73,8 +75,8 @@ class Correlator:
         wn = np.sqrt((w ** 2).sum())
         if wn < 1e-9:
             return np.zeros(self.n - m + 1)
-        W = np.fft.rfft(w[::-1], self.nfft)
-        full = np.fft.irfft(self.R * W, self.nfft)
+        W = sp_fft.rfft(w[::-1].astype(np.float32), self.nfft)
+        full = sp_fft.irfft(self.R * W, self.nfft).astype(np.float64)
         num = full[m - 1: self.n]            # sum_k w[k] ref[j+k]
         s1 = self.csum[m:] - self.csum[:-m]
         s2 = self.csum2[m:] - self.csum2[:-m]
@@ -92,18 +94,44 @@ def peaks_of(ncc: np.ndarray, rate: float, k: int = 4, min_sep_s: float = 1.0,
         return []
     mu = float(np.mean(ncc))
     sd = float(np.std(ncc)) + 1e-9
-    # Pad so a maximum at either end (lag 0: no offset at all) counts as a peak.
-    padded = np.concatenate([[-np.inf], ncc, [-np.inf]])
-    idx, _ = find_peaks(padded, distance=max(1, int(min_sep_s * rate)))
-    idx = idx - 1
-    if len(idx) == 0:
+    best = top_peaks(ncc, k, max(1, int(min_sep_s * rate)))
+    if len(best) == 0:
         return []
-    best = idx[np.argsort(ncc[idx])[::-1][:k]]
     out = []
     for j in best:
         frac = _parabolic(ncc, int(j))
         out.append(Peak(lag=lag0 + (j + frac) / rate, z=(ncc[j] - mu) / sd, ncc=float(ncc[j])))
     return out
+
+
+def top_peaks(y: np.ndarray, k: int, distance: int) -> np.ndarray:
+    """Indices of the `k` highest local maxima of `y` (a maximum at either end counts),
+    greedily from the highest, each at least `distance` samples from those kept: what
+    scipy's find_peaks(distance=...) then a sort would give, without sorting every local
+    maximum of a two-hour correlation (only the few hundred highest are looked at)."""
+    n = len(y)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    left = np.concatenate([[True], y[1:] > y[:-1]])
+    right = np.concatenate([y[:-1] >= y[1:], [True]])
+    cand = np.flatnonzero(left & right)
+    if len(cand) == 0:
+        return np.zeros(0, dtype=int)
+    m = min(len(cand), max(64, 32 * k))
+    while True:
+        top = cand[np.argpartition(-y[cand], m - 1)[:m]] if m < len(cand) else cand
+        top = top[np.argsort(-y[top], kind="stable")]
+        kept: list[int] = []
+        for j in top:
+            if all(abs(int(j) - q) >= distance for q in kept):
+                kept.append(int(j))
+                if len(kept) == k:
+                    break
+        if len(kept) == k or m >= len(cand):
+            return np.array(kept, dtype=int)
+        m = min(len(cand), m * 4)
 
 
 def _parabolic(y: np.ndarray, j: int) -> float:

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from app.errors import MediaError
-from app.services.media import MediaInfo, StreamInfo, require_tools, run_ffmpeg
+from app.services.media import MediaInfo, StreamInfo, require_tools, run_ffmpeg, run_ffmpeg_pipe
 from app.services.timemap import TimeMap
 
 logger = logging.getLogger(__name__)
@@ -249,13 +249,18 @@ def choose_encoder(stream: StreamInfo) -> tuple[str, list[str]]:
 
 
 def render_args(dub_path: Path, orig_path: Path | None, graph: str, codec_args: list[str],
-                sample_rate: int, out_path: Path) -> list[str]:
-    """ffmpeg argv (without the program) running `graph` into a Matroska audio file."""
+                sample_rate: int, out_path: Path) -> tuple[list[str], list[str]]:
+    """ffmpeg argvs (without the program) running `graph` into a Matroska audio file:
+    (filter process writing float PCM in NUT to stdout, encoder process reading it from
+    stdin), run side by side by media.run_ffmpeg_pipe."""
     args = ["-y", "-i", str(dub_path)]
     if orig_path is not None:
         args += ["-i", str(orig_path)]
-    return args + ["-filter_complex", graph, "-map", "[out]", *codec_args,
-                   "-ar", str(sample_rate), "-f", "matroska", str(out_path)]
+    producer = args + ["-filter_complex", graph, "-map", "[out]", "-c:a", "pcm_f32le",
+                       "-f", "nut", "pipe:1"]
+    consumer = ["-y", "-f", "nut", "-i", "pipe:0", *codec_args, "-ar", str(sample_rate),
+                "-f", "matroska", str(out_path)]
+    return producer, consumer
 
 
 def copy_placement(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap,
@@ -396,15 +401,16 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
                          orig_label=f"1:{orig_stream.index}" if use_orig else None,
                          sample_rate=sr, layout=layout, total=total, stretch=stretch)
     out = out_dir / f"dub_rendered.{codec}.mka"
-    args = render_args(dub.path, original.path if use_orig else None, graph, codec_args, sr, out)
+    producer, consumer = render_args(dub.path, original.path if use_orig else None, graph,
+                                     codec_args, sr, out)
+    orig_rel = (orig_stream.start_time - original.start_time
+                if original is not None and orig_stream is not None else 0.0)
     logger.info("rendering %d segment(s) of the dub as %s (%d Hz, %s), priming %d samples",
                 len(tmap.segments), codec, sr, layout, shift)
     try:
-        run_ffmpeg(args, progress=progress, duration=tmap.orig_duration)
+        run_ffmpeg_pipe(producer, consumer, progress=progress, duration=tmap.orig_duration)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
-    orig_rel = (orig_stream.start_time - original.start_time
-                if original is not None and orig_stream is not None else 0.0)
     return RenderedTrack(path=out, codec=codec, channels=channels, delay_s=start_s + orig_rel,
                          reencoded=True, stream_index=0, duration_s=None)
