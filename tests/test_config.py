@@ -71,6 +71,7 @@ BAD = [
     ("COMPOSE_PROFILES", "nvidia", "gpu, cpu"),
     ("MIN_CONFIDENCE", "1.5", "between 0.0 and 1.0"),
     ("THREADS", "many", "whole number"),
+    ("WHISPER_BEAM_SIZE", "0", "between"),
     ("MAX_CONCURRENT_JOBS", "0", "between 1 and 64"),
     ("WHISPER_BACKEND", "whisper.cpp", "faster-whisper, openai"),
     ("EMBEDDING_BACKEND", "bert", "use, sentence-transformers"),

@@ -99,3 +99,18 @@ def test_edge_refined_on_a_sped_up_dub(speed):
     tmap = TimeMap(segs, 40.0, 37.0 / speed, speed, 0.9)
     new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub))
     assert abs(new.segments[0].dub_end - cut_dub) < 0.05
+
+
+def test_edge_stays_between_the_anchors_of_its_two_sides():
+    """Anchors belong to the side whose offset they fit; the edge never moves past the
+    last anchor of the segment before it or the first of the segment after it."""
+    orig, dub = _insert_case(mask_voice=True)
+    tmap = _tmap(18.4, 22.4)
+    # an anchor of B (offset -4) at dub 19.5 (wrong but believed): the edge stops there
+    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub),
+                            anchors=[(12.0, 12.0), (19.5, 15.5), (30.0, 26.0)])
+    assert new.segments[0].dub_end == pytest.approx(19.5, abs=0.01)
+    # anchors that agree with the truth leave the waveform's edge alone
+    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub),
+                            anchors=[(12.0, 12.0), (19.0, 19.0), (30.0, 26.0)])
+    assert abs(new.segments[0].dub_end - 20.0) < 0.05

@@ -45,8 +45,10 @@ def test_speed_rates_exact_ratio():
 
 def test_stretch_filter():
     assert R.stretch_filter(1.0, 48000) == ""
-    assert R.stretch_filter(25025 / 24000, 48000) == (
-        "aresample=50050:resampler=soxr,asetrate=48000,aresample=48000:resampler=soxr")
+    # R2 == the output rate: no second resample
+    assert R.stretch_filter(25025 / 24000, 48000) == "aresample=50050:resampler=soxr,asetrate=48000"
+    assert R.stretch_filter(25025 / 24000, 44100) == (      # 44100 is no multiple of 960
+        "aresample=44044:resampler=soxr,asetrate=42240,aresample=44100:resampler=soxr")
     assert R.stretch_filter(1.25, 48000, "atempo") == "atempo=0.800000000"
     assert R.stretch_filter(3.0, 48000, "atempo") == "atempo=0.5,atempo=0.666666667"
     with pytest.raises(ValueError):
@@ -85,7 +87,7 @@ def test_piece_chain():
     q = R.Piece("dub", 0, 1000, 1.25, -7, 0, 0)
     assert R.piece_chain(q, 48000) == (
         "atrim=start_sample=0:end_sample=1000,asetpts=N/SR/TB,"
-        "aresample=60000:resampler=soxr,asetrate=48000,aresample=48000:resampler=soxr,"
+        "aresample=60000:resampler=soxr,asetrate=48000,"
         "asetpts=N/SR/TB,atrim=start_sample=7,asetpts=N/SR/TB")
 
 
@@ -96,7 +98,8 @@ def test_render_graph():
                        layout="stereo", total=2600)
     fmt = "aformat=sample_fmts=fltp:channel_layouts=stereo"
     assert g == ";".join([
-        f"[0:1]aresample=1000:resampler=soxr,{fmt},asplit=2[dub0][dub1]",
+        "[0:1]aformat=sample_fmts=fltp:sample_rates=1000:channel_layouts=stereo,"
+        "asplit=2[dub0][dub1]",
         "[dub0]atrim=start_sample=0:end_sample=1000,asetpts=N/SR/TB,"
         "afade=t=out:ss=980:ns=20:curve=tri[p0]",
         "[dub1]atrim=start_sample=2000:end_sample=3000,asetpts=N/SR/TB,"

@@ -15,7 +15,6 @@ Pure numpy; the audio comes from two loader callables, so tests feed arrays.
 """
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 from typing import Callable, Sequence
@@ -193,30 +192,46 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
 
 
 def refine_edges(tmap: TimeMap, load_orig: Loader, load_dub: Loader,
-                 reach: float = REACH_S, anchor_times: Sequence[float] = (),
+                 reach: float = REACH_S,
+                 anchors: Sequence[tuple[float, float]] = (),
                  max_lag_s: float = MAX_LAG_S) -> tuple[TimeMap, list[dict]]:
     """Every interior edge of `tmap` re-placed on the waveforms where they allow it.
-    `anchor_times`: dub times of the anchors behind the map (an edge may move anywhere
-    between the last anchor before it and the first after it). Returns the new map and,
-    per edge, what moved (for the report)."""
-    times = sorted(anchor_times)
+    `anchors`: (dub_t, orig_t) of the anchors behind the map; each belongs to the side
+    whose offset it fits, and an edge may move anywhere between the last anchor of the
+    segment before it and the first of the segment after it, never past them. Where neither side shows
+    the shared waveform within `reach`, the search widens (x2, x4, at most MAX_REACH_S).
+    Returns the new map and, per edge, what moved (for the report)."""
+    pts = sorted(anchors)
     segs = list(tmap.segments)
     moves: list[dict] = []
     for k in range(len(segs) - 1):
         a, b = segs[k], segs[k + 1]
         if a.dub_end <= a.dub_start or b.dub_end <= b.dub_start:
             continue
-        i = bisect.bisect_right(times, a.dub_end)
-        last_a = times[i - 1] if i > 0 and times[i - 1] >= a.dub_start else a.dub_end
-        j = bisect.bisect_left(times, b.dub_start)
-        first_b = times[j] if j < len(times) and times[j] < b.dub_end else b.dub_start
-        got = refine_edge(a, b, load_orig, load_dub, reach, (last_a, first_b), max_lag_s)
+        near = [(d, abs(o - a.to_original(d)) <= abs(o - b.to_original(d)))
+                for d, o in pts if a.dub_start <= d <= b.dub_end]
+        last_a = max([d for d, is_a in near if is_a], default=None)
+        first_b = min([d for d, is_a in near if not is_a], default=None)
+        if last_a is not None and first_b is not None and first_b < last_a:
+            last_a = first_b = None    # anchors that disagree: no bound from them
+        # No shared waveform within reach (silence, or a line on each side): look
+        # twice and four times as far before keeping the envelope's edge.
+        got = None
+        r = reach
+        while got is None and r <= MAX_REACH_S:
+            got = refine_edge(a, b, load_orig, load_dub, r,
+                              (a.dub_end if last_a is None else last_a,
+                               b.dub_start if first_b is None else first_b), max_lag_s)
+            r *= 2
         if got is None:
             moves.append({"dub_t": round(a.dub_end, 3), "moved_s": 0.0, "evidence": "envelope"})
             continue
         e1, e2 = got
-        e1 = min(max(e1, a.dub_start + 0.05), b.dub_end - 0.05)
-        e2 = min(max(e2, e1), b.dub_end - 0.05)
+        # Never past an anchor: the last one of `a` and the first of `b` prove their sides.
+        lo_e = a.dub_start + 0.05 if last_a is None else max(a.dub_start + 0.05, last_a)
+        hi_e = b.dub_end - 0.05 if first_b is None else min(b.dub_end - 0.05, first_b)
+        e1 = min(max(e1, lo_e), hi_e)
+        e2 = min(max(e2, e1), max(hi_e, e1))
         moves.append({"dub_t": round(e1, 3), "moved_s": round(e1 - a.dub_end, 3),
                       "evidence": "waveform"})
         segs[k] = dataclasses.replace(a, dub_end=e1)

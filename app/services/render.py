@@ -108,8 +108,10 @@ def stretch_filter(speed: float, sample_rate: int, mode: str = "resample") -> st
     if mode != "resample":
         raise ValueError(f"stretch must be one of {STRETCH_MODES}, not {mode!r}")
     r1, r2 = speed_rates(speed, sample_rate)
-    return (f"aresample={r1}:resampler=soxr,asetrate={r2},"
-            f"aresample={sample_rate}:resampler=soxr")
+    chain = f"aresample={r1}:resampler=soxr,asetrate={r2}"
+    if r2 != sample_rate:
+        chain += f",aresample={sample_rate}:resampler=soxr"
+    return chain
 
 
 def layout_name(stream: StreamInfo) -> str:
@@ -209,7 +211,13 @@ def render_graph(pieces: list[Piece], *, dub_label: str, orig_label: str | None,
             continue
         if label is None:
             raise ValueError("pieces of the original need orig_label")
-        head = f"[{label}]aresample={sample_rate}:resampler=soxr,{fmt}"
+        if source == "dub":
+            # The output rate is the dub's own: no resampler unless the stream changes
+            # rate midway (aformat then makes ffmpeg insert one).
+            head = (f"[{label}]aformat=sample_fmts=fltp:sample_rates={sample_rate}:"
+                    f"channel_layouts={layout}")
+        else:
+            head = f"[{label}]aresample={sample_rate}:resampler=soxr,{fmt}"
         if len(mine) == 1:
             graph.append(f"{head}[{source}0]")
         else:

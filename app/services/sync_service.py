@@ -36,6 +36,8 @@ PROBE_DUB_S = 300.0               # speech probe: this much of the dub's middle 
 PROBE_ORIG_S = 900.0              # ... against this much of the original around it
 PROBE_MIN_SIM = 0.5               # a pair this similar is a translation, not chance
 PROBE_MIN_PAIRS = 3
+EDGE_REACH_S = 3.0                # waveform edge search around an audio-placed edge ...
+SPEECH_EDGE_REACH_S = 12.0        # ... and around a speech-placed one
 
 
 class _Timer:
@@ -295,13 +297,17 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     if len(tmap.segments) > 1 and tmap.confidence >= settings.min_confidence:
         with timer.stage("edges"):
             rep.update("fit", 0.9, "placing the edits on the waveforms")
-            # Speech-placed maps are off by up to a few hundred ms: search that far.
+            # Speech-placed maps are off by up to a few hundred ms (search that far), and
+            # their edges by up to a line or two (one mismatched pair moves an edge to
+            # the next line): the search reaches further than around audio-placed ones.
             resid = float(alignment.diagnostics.get("residual_ms", 0.0)) / 1000.0
+            speech_placed = not alignment.scan or not alignment.scan.windows
             tmap, edge_moves = refine_edges(
                 tmap,
                 lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
                 lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True),
-                anchor_times=[a.dub_t for a in alignment.anchors],
+                anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors],
+                reach=SPEECH_EDGE_REACH_S if speech_placed else EDGE_REACH_S,
                 max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)

@@ -299,10 +299,10 @@ def ct2_model_dir(models_dir: Path, name: str) -> Path:
 
 
 class FasterWhisperTranscriber:
-    """faster-whisper (CTranslate2): VAD on, word timestamps, beam 5."""
+    """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set."""
 
     def __init__(self, models_dir: Path, model: str = BUNDLED_MODEL_NAME, device: str = "auto",
-                 threads: int = 0, beam_size: int = 5):
+                 threads: int = 0, beam_size: int = 1):
         self.models_dir = Path(models_dir)
         self.model_name = model
         self.device = resolve_device(device)
@@ -382,11 +382,12 @@ class OpenAIWhisperTranscriber:
     transcribed as given; word timestamps on."""
 
     def __init__(self, models_dir: Path, model: str = BUNDLED_MODEL_NAME, device: str = "auto",
-                 threads: int = 0):
+                 threads: int = 0, beam_size: int = 1):
         self.models_dir = Path(models_dir)
         self.model_name = model
         self.device = resolve_device(device)
         self.threads = threads
+        self.beam_size = beam_size
         self.name = f"openai-whisper:{model}"
         self._model = None
         self._lock = threading.Lock()
@@ -420,7 +421,8 @@ class OpenAIWhisperTranscriber:
                 cb: Callable[[float], None]) -> tuple[list[Segment], str | None, float]:
             res = model.transcribe(chunk, language=lang, word_timestamps=True,
                                    fp16=self.device == "cuda", verbose=None,
-                                   condition_on_previous_text=False)
+                                   condition_on_previous_text=False,
+                                   beam_size=self.beam_size if self.beam_size > 1 else None)
             out = []
             for s in res.get("segments", []):
                 words = tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset,
@@ -446,17 +448,18 @@ _cache_lock = threading.Lock()
 def get_transcriber(settings) -> Transcriber:
     """The process-wide transcriber for `settings` (an EngineSettings). Cheap: the model
     itself loads on the first transcribe() call. Raises ModelError for an unknown backend."""
+    beam = getattr(settings, "whisper_beam_size", 1)
     key = (settings.whisper_backend, settings.whisper_model, str(settings.models_dir),
-           settings.device, settings.threads)
+           settings.device, settings.threads, beam)
     with _cache_lock:
         tr = _cache.get(key)
         if tr is None:
             if settings.whisper_backend == "faster-whisper":
                 tr = FasterWhisperTranscriber(settings.models_dir, settings.whisper_model,
-                                              settings.device, settings.threads)
+                                              settings.device, settings.threads, beam)
             elif settings.whisper_backend == "openai":
                 tr = OpenAIWhisperTranscriber(settings.models_dir, settings.whisper_model,
-                                              settings.device, settings.threads)
+                                              settings.device, settings.threads, beam)
             else:
                 raise ModelError(f"unknown WHISPER_BACKEND {settings.whisper_backend!r}: "
                                  "use faster-whisper or openai")
