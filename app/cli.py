@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+MIN_PRINTED_S = 0.1        # shorter cuts/inserts are not printed (still in the report)
+
+
 def _print_map(report: dict, out=None) -> None:
     out = out or sys.stdout   # looked up now, so redirect_stdout works
     print(f"speed      {report['speed']:.6f}  (original seconds per dub second)", file=out)
@@ -96,10 +99,14 @@ def _print_map(report: dict, out=None) -> None:
         print(f"segment    dub {s['dub_start']:9.3f}-{s['dub_end']:9.3f} s -> original "
               f"{s['orig_start']:9.3f}-{s['orig_end']:9.3f} s  offset {s['offset']:+.3f} s",
               file=out)
+    # Slivers of a few frames at the films' very ends (the two files simply end a
+    # little differently) are in the report, not worth a line here.
     for c in report["cuts"]:
-        print(f"cut        original {c[0]:9.3f}-{c[1]:9.3f} s not in the dub", file=out)
+        if c[1] - c[0] >= MIN_PRINTED_S:
+            print(f"cut        original {c[0]:9.3f}-{c[1]:9.3f} s not in the dub", file=out)
     for i in report["inserts"]:
-        print(f"insert     dub {i[0]:9.3f}-{i[1]:9.3f} s dropped", file=out)
+        if i[1] - i[0] >= MIN_PRINTED_S:
+            print(f"insert     dub {i[0]:9.3f}-{i[1]:9.3f} s dropped", file=out)
     for r in report["reasons"]:
         print(f"warning    {r}", file=out)
 

@@ -114,3 +114,18 @@ def test_edge_stays_between_the_anchors_of_its_two_sides():
     new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub),
                             anchors=[(12.0, 12.0), (19.0, 19.0), (30.0, 26.0)])
     assert abs(new.segments[0].dub_end - 20.0) < 0.05
+
+
+def test_one_sided_evidence_moves_the_edge_out_to_where_that_side_ends():
+    """Speech-placed map; the dub jumps from orig 20 s to orig 29 s after 10 s of
+    silence, so within reach only the side before the edit shows the shared waveform: its
+    segment provably plays to 20 s, and the edge (put at 16 s by the speech anchors)
+    moves there."""
+    orig = _bed(40, 13)
+    dub = np.concatenate([orig[: 20 * R], np.zeros(10 * R, np.float32), orig[29 * R:]])
+    segs = (Segment(0.0, 16.0, 0.0, 1.0), Segment(16.0, 41.0, 15.0, 1.0))
+    tmap = TimeMap(segs, 40.0, 41.0, 1.0, 0.9)
+    kept, _ = E.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0)
+    assert kept.segments == tmap.segments                 # two-sided evidence only
+    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0, widen=True)
+    assert abs(new.segments[0].dub_end - 20.0) < 0.3, moves

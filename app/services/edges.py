@@ -29,7 +29,8 @@ FRAME_RATE = 100
 BAND_HZ = (60.0, 1500.0)     # where a bed keeps its phase through lossy codecs
 WINDOW_S = 0.05              # local correlation window
 REACH_S = 3.0                # how far an edge may move from the envelope's answer
-MIN_MATCH = 0.3              # coherence that proves the waveforms match beside an edge
+MIN_MATCH = 0.3              # coherence that proves the waveforms match beside an edge,
+MIN_MATCH_BLOCKS = 4         # ... in at least this many 0.25 s blocks of each side
 NULL_COST = 0.02             # per frame of dub left without a counterpart
 PRIOR_COST = 1e-3            # per frame away from the envelope's edge (breaks ties only)
 MAX_LAG_S = 0.01             # residual lag searched per side (anchors, decoder delays)
@@ -140,12 +141,15 @@ def _load(loader: Loader, start: float, dur: float) -> np.ndarray:
 
 def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
                 reach: float = REACH_S, bounds: tuple[float, float] | None = None,
-                max_lag_s: float = MAX_LAG_S) -> tuple[float, float] | None:
+                max_lag_s: float = MAX_LAG_S, one_sided: bool = False
+                ) -> tuple[float, float] | None:
     """New (end of a, start of b) in dub seconds, or None to keep the envelope's edge.
 
     The edge is searched within `reach` s of the current one, and further out as far as
     `bounds` (dub s: the last anchor of `a`, the first of `b`: the evidence that placed
     the edge says nothing finer); `max_lag_s`: how far off the segments' offsets may be.
+    `one_sided`: when only one side shows the shared waveform, the edge moves out to
+    where that side's coherent stretches end (never inward).
     """
     speed = a.speed
     x1, x2 = a.dub_end, b.dub_start
@@ -183,10 +187,25 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
         if len(v) < 25:
             return False
         blocks = v[: len(v) // 25 * 25].reshape(-1, 25).mean(axis=1)
-        return bool(blocks.max() >= MIN_MATCH)
-    if not (strong(sa[:max(p1, 0)]) and strong(sb[min(p2, n):])):
-        return None                     # no shared waveform beside the edge: keep it
+        return int((blocks >= MIN_MATCH).sum()) >= MIN_MATCH_BLOCKS
     gap = int(math.ceil(max(0.0, a.offset - b.offset) * fr - 1e-6))
+    ok_a, ok_b = strong(sa[:max(p1, 0)]), strong(sb[min(p2, n):])
+    if one_sided and ok_a != ok_b:
+        # Only one side shows the shared waveform (the other is silent or masked): its
+        # segment provably plays as far as its coherent stretches reach.
+        blocks_a = sa[: n // 25 * 25].reshape(-1, 25).mean(axis=1) >= MIN_MATCH
+        blocks_b = sb[: n // 25 * 25].reshape(-1, 25).mean(axis=1) >= MIN_MATCH
+        if ok_a and blocks_a.any():
+            end = (int(np.flatnonzero(blocks_a)[-1]) + 1) * 25
+            if end > p1:
+                return lo + end / fr / speed, lo + (end + gap) / fr / speed
+        if ok_b and blocks_b.any():
+            start = int(np.flatnonzero(blocks_b)[0]) * 25
+            if start < p2:
+                return lo + max(0, start - gap) / fr / speed, lo + start / fr / speed
+        return None
+    if not (ok_a and ok_b):
+        return None                     # no shared waveform beside the edge: keep it
     n1, n2 = change_point(sa, sb, gap, NULL_COST, prior=(p1, p2), prior_cost=PRIOR_COST)
     return lo + n1 / fr / speed, lo + n2 / fr / speed
 
@@ -194,12 +213,14 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
 def refine_edges(tmap: TimeMap, load_orig: Loader, load_dub: Loader,
                  reach: float = REACH_S,
                  anchors: Sequence[tuple[float, float]] = (),
-                 max_lag_s: float = MAX_LAG_S) -> tuple[TimeMap, list[dict]]:
+                 max_lag_s: float = MAX_LAG_S,
+                 widen: bool = False) -> tuple[TimeMap, list[dict]]:
     """Every interior edge of `tmap` re-placed on the waveforms where they allow it.
     `anchors`: (dub_t, orig_t) of the anchors behind the map; each belongs to the side
     whose offset it fits, and an edge may move anywhere between the last anchor of the
-    segment before it and the first of the segment after it, never past them. Where neither side shows
-    the shared waveform within `reach`, the search widens (x2, x4, at most MAX_REACH_S).
+    segment before it and the first of the segment after it, never past them. With
+    `widen` (speech-placed maps, whose edges may be a line or two off), a side without
+    the shared waveform within `reach` makes the search widen (x2, x4, <= MAX_REACH_S).
     Returns the new map and, per edge, what moved (for the report)."""
     pts = sorted(anchors)
     segs = list(tmap.segments)
@@ -218,10 +239,11 @@ def refine_edges(tmap: TimeMap, load_orig: Loader, load_dub: Loader,
         # twice and four times as far before keeping the envelope's edge.
         got = None
         r = reach
-        while got is None and r <= MAX_REACH_S:
+        while got is None and r <= (MAX_REACH_S if widen else reach):
             got = refine_edge(a, b, load_orig, load_dub, r,
                               (a.dub_end if last_a is None else last_a,
-                               b.dub_start if first_b is None else first_b), max_lag_s)
+                               b.dub_start if first_b is None else first_b), max_lag_s,
+                              one_sided=widen)
             r *= 2
         if got is None:
             moves.append({"dub_t": round(a.dub_end, 3), "moved_s": 0.0, "evidence": "envelope"})

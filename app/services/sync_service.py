@@ -308,6 +308,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                 lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True),
                 anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors],
                 reach=SPEECH_EDGE_REACH_S if speech_placed else EDGE_REACH_S,
+                widen=speech_placed,
                 max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
