@@ -306,7 +306,10 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                 tmap,
                 lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
                 lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True),
-                anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors],
+                # Speech anchors are instants; an audio anchor stands for a 12 s window
+                # that may straddle the edit, so only the former bound an edge.
+                anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors
+                         if a.source == "speech"],
                 reach=SPEECH_EDGE_REACH_S if speech_placed else EDGE_REACH_S,
                 widen=speech_placed,
                 max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
@@ -341,8 +344,10 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         raise AlignmentError(
             "These files do not seem to be the same film (confidence "
             f"{tmap.confidence:.2f} < {settings.min_confidence:.2f}): " + "; ".join(reasons)
-            + ". Check that both files are releases of the same film, or try --mode speech "
-            "if the music differs.", reasons=reasons, report=report)
+            + (". The dialogue was compared too and does not match either. Check that both "
+               "files are releases of the same film." if speech_res is not None else
+               ". Check that both files are releases of the same film, or try --mode "
+               "speech if the music differs."), reasons=reasons, report=report)
 
     if write:
         from app.services.mux import mux
