@@ -568,3 +568,19 @@ def test_top_peaks_matches_find_peaks(seed):
         idx, _ = find_peaks(padded, distance=dist)
         want = (idx - 1)[np.argsort(y[idx - 1])[::-1][:k]]
         assert A.top_peaks(y, k, dist).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("speed,hint,grid", [(PAL, PAL, False), (1.02, 1.0, True),
+                                             (PAL, 1.0, True)])
+def test_find_speed_trusts_a_confirmed_hint_only(speed, hint, grid, monkeypatch):
+    """A frame-rate hint that the audio confirms (best usual ratio, well clear of the
+    others) skips the grid scan; a wrong hint, or a speed off every usual ratio, does not."""
+    from app.services.align import _coarse
+    T = 200.0
+    p = make_pair([(2.0, 2.0 + T / speed, 0.0, speed)], T, 3.0 + T / speed, seed=8)
+    calls = []
+    real = A._speed_score
+    monkeypatch.setattr(A, "_speed_score", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got, _ = A.find_speed(_coarse(F.normalize(p.orig)), _coarse(F.normalize(p.dub)), hint=hint)
+    assert abs(got - speed) < 0.002, got
+    assert (len(calls) > len(A.USUAL_SPEEDS) + 1) == grid

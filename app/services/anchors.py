@@ -29,6 +29,7 @@ COARSE_RATE = F.FRAME_RATE / COARSE
 USUAL_SPEEDS = (1.0, 25 * 1001 / 24000, 24000 / (25 * 1001), 1001 / 1000, 1000 / 1001,
                 25 / 24, 24 / 25)
 SPEED_RANGE = 0.06               # fine scan within +-6 %
+HINT_CONFIRMED = 1.35            # hint's score over the median usual ratio's: no grid scan
 Z_MATCH = 6.0                    # peaks below this are noise for the decoder
 
 
@@ -196,6 +197,12 @@ def find_speed(orig_c: np.ndarray, dub_c: np.ndarray, hint: float | None = None,
     cands = list(USUAL_SPEEDS) + ([hint] if hint else [])
     scored = {round(s, 6): _speed_score(corr, dub_c, s, starts, win)[0] for s in cands}
     best_s = max(scored, key=scored.get)
+    if hint and best_s == round(hint, 6) and \
+            scored[best_s] >= HINT_CONFIRMED * float(np.median(list(scored.values()))):
+        # The frame rates' ratio is the best usual candidate and stands well clear of the
+        # others (which score at the noise level): confirmed by the audio, no grid scan.
+        # (A speed off every usual ratio leaves them all at noise: the grid runs.)
+        return float(hint), scored[best_s]
     # Coarse grid: window drift at half a step stays under ~2 coarse frames.
     step = min(0.004, 2.0 / win)
     grid = np.arange(1 - SPEED_RANGE, 1 + SPEED_RANGE + 1e-9, step)
