@@ -11,6 +11,7 @@ needs to be held in memory: only its envelope (100 values per second).
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft as sp_fft
 from scipy.ndimage import uniform_filter1d
 
 HOP = 160             # samples at 16 kHz: 10 ms frames
@@ -69,7 +70,8 @@ class OnsetExtractor:
             return
         idx = np.arange(WIN)[None, :] + HOP * np.arange(n_frames)[:, None]
         frames = buf[idx] * self._window
-        spec = np.abs(np.fft.rfft(frames, n=NFFT, axis=1)).astype(np.float32) ** 2
+        # scipy's FFT keeps float32 and batches the frames ~3x faster than numpy's
+        spec = np.abs(sp_fft.rfft(frames, n=NFFT, axis=1)).astype(np.float32) ** 2
         mel = spec @ self._fb.T
         logmel = np.log(mel + LOG_FLOOR)
         prev = logmel[:1] if self._prev is None else self._prev[None, :]
