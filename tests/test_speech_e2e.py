@@ -113,3 +113,19 @@ def test_auto_probe_lets_the_same_film_through(speech_films, tmp_path):
     r = json.loads(rep.read_text())
     assert r["timings"]["speech_probe_pairs"] >= 3
     assert abs(r["map"]["segments"][0]["offset"] + DELAY) < 0.15
+
+
+def test_untagged_dub_language_is_detected_from_a_minute_of_it(speech_films, tmp_path):
+    """Auto mode with a shared bed never transcribes; an untagged dub (AVI, stripped MKV)
+    is then named from a short stretch: Spanish here, "und" for a track with no speech."""
+    from app.services import media
+    _, dub = speech_films
+    info = media.probe(dub)
+    s = _settings()
+    assert sync_service._detect_language(info, info.audio_stream(None, "dub"), info.duration,
+                                         s, seconds=20.0) == "spa"
+    tone = tmp_path / "tone.mka"
+    mf.ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=10", "-c:a", "flac", tone)
+    ti = media.probe(tone)
+    assert sync_service._detect_language(ti, ti.audio_stream(None, "dub"), ti.duration,
+                                         s) == "und"

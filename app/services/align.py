@@ -23,6 +23,9 @@ HOP_S = 4.0             # dense window hop (s): boundary search spans ~ a window
 MIN_COVERAGE = 0.30     # share of the dub's active windows that must match
 SPEECH_TOL = 0.45       # s: speech pairs scatter by actors' timing (~0.3 s), not by 10 ms
 SPEECH_Z_NULL = 3.0     # a matched phrase pair is evidence on its own; no audio to confirm
+SPEECH_MIN_COVERAGE = 0.3  # speech-only: share of paired lines in the map's runs (0 credit)
+SPEECH_JUMP_PENALTY = 6.0  # speech-only: a new offset needs about one good pair's worth
+#                            (pairs come every 5-10 s and score 3-15, not 4-30 every 4 s)
 GOOD_Z = 9.0            # median match strength that counts as fully convincing
 
 
@@ -125,8 +128,11 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     slots = _slots(windows, speech, speed)
     tol = fit.OFFSET_TOL if windows else SPEECH_TOL
     z_null = fit.Z_NULL if windows else SPEECH_Z_NULL
-    clusters = fit.cluster_offsets(slots, tol=tol, min_z=fit.MIN_CLUSTER_Z if windows else 8.0)
-    dec = fit.decode(slots, clusters, tol=tol, z_null=z_null)
+    clusters = fit.cluster_offsets(slots, tol=tol, min_z=fit.MIN_CLUSTER_Z if windows else 8.0,
+                                   cand_min_z=fit.Z_NULL * 0.8 if windows
+                                   else SPEECH_Z_NULL * 0.8)
+    dec = fit.decode(slots, clusters, tol=tol, z_null=z_null,
+                     penalty=fit.JUMP_PENALTY if windows else SPEECH_JUMP_PENALTY)
     runs = fit.merge_runs(dec.runs, tol=tol)
     active = sum(1 for s in slots if s.cands)
     matched = sum(r.n for r in runs)
@@ -316,13 +322,21 @@ def _confidence(runs, coverage, zs, resid_ms, segs, speech_only: bool = False
         return 0.0, ["no stretch of the dub matched the original: these files do not seem "
                      "to be the same film"], []
     med_z = float(np.median(zs)) if zs else 0.0
-    cov_f = float(np.clip((coverage - 0.1) / (MIN_COVERAGE + 0.1 - 0.1) / 1.0, 0, 1))
+    if speech_only:
+        # The slots are phrase pairs the matcher already kept: for the same film nearly
+        # all of them fall into the map's runs; most of them outside it is a wrong map.
+        cov_f = float(np.clip((coverage - SPEECH_MIN_COVERAGE) / 0.4, 0, 1))
+    else:
+        cov_f = float(np.clip((coverage - 0.1) / (MIN_COVERAGE + 0.1 - 0.1) / 1.0, 0, 1))
     str_f = float(np.clip((med_z - base_z) / (good_z - base_z), 0, 1))
     res_f = float(np.clip(1.0 - (resid_ms - ok_ms) / (4 * ok_ms), 0, 1))
     conf = cov_f ** 0.5 * str_f * res_f
-    if coverage < MIN_COVERAGE:
-        reasons.append(f"only {coverage:.0%} of the dub matched the original "
-                       f"(at least {MIN_COVERAGE:.0%} expected for the same film)")
+    min_cov = SPEECH_MIN_COVERAGE + 0.2 if speech_only else MIN_COVERAGE
+    if coverage < min_cov:
+        what = "of the paired lines fit the map" if speech_only else \
+            "of the dub matched the original"
+        reasons.append(f"only {coverage:.0%} {what} "
+                       f"(at least {min_cov:.0%} expected for the same film)")
     if med_z < good_z:
         reasons.append(f"the matches are weak (median strength {med_z:.1f}, "
                        f"{good_z:.0f} or more is convincing)")

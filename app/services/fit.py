@@ -55,9 +55,12 @@ class Decode:
 
 
 def cluster_offsets(slots: list[Slot], tol: float = OFFSET_TOL,
-                    min_z: float = MIN_CLUSTER_Z, max_clusters: int = 64) -> list[float]:
-    """Offsets supported by enough evidence: greedy 1-D clustering, z-weighted centres."""
-    pts = sorted((c.offset, c.z) for s in slots for c in s.cands if c.z > Z_NULL * 0.8)
+                    min_z: float = MIN_CLUSTER_Z, max_clusters: int = 64,
+                    cand_min_z: float = Z_NULL * 0.8) -> list[float]:
+    """Offsets supported by enough evidence: greedy 1-D clustering, z-weighted centres.
+    Candidates weaker than `cand_min_z` are left out (speech pairs use a lower floor:
+    many weak pairs that agree are strong evidence together)."""
+    pts = sorted((c.offset, c.z) for s in slots for c in s.cands if c.z > cand_min_z)
     clusters: list[list[tuple[float, float]]] = []
     for off, z in pts:
         if clusters and off - clusters[-1][-1][0] <= tol:

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from app.errors import AlignmentError, InputError
+from app.errors import AlignmentError, InputError, MediaError, ModelError
 from app.services import features as F
 from app.services import media
 from app.services.align import Alignment, align_envelopes
@@ -36,6 +36,7 @@ PROBE_DUB_S = 300.0               # speech probe: this much of the dub's middle 
 PROBE_ORIG_S = 900.0              # ... against this much of the original around it
 PROBE_MIN_SIM = 0.5               # a pair this similar is a translation, not chance
 PROBE_MIN_PAIRS = 3
+LANGUAGE_PROBE_S = 60.0           # dub seconds Whisper hears to name an untagged dub
 EDGE_REACH_S = 3.0                # waveform edge search around an audio-placed edge ...
 SPEECH_EDGE_REACH_S = 12.0        # ... and around a speech-placed one
 
@@ -145,6 +146,22 @@ def _speech_probe(orig, o_stream, dub, d_stream, orig_dur: float, dub_dur: float
     raise AlignmentError("These files do not seem to be the same film: " + "; ".join(reasons)
                          + ". Check that both files are releases of the same film.",
                          reasons=reasons, report=report)
+
+
+def _detect_language(dub, d_stream, dub_dur: float, settings: EngineSettings,
+                     seconds: float = LANGUAGE_PROBE_S) -> str:
+    """ISO 639-2 tag of the dub from Whisper on a stretch a third into the film (past
+    logos and credits), or "und" when no speech is found or no model is there (the sync
+    itself needs no model: a missing one only leaves the track untagged)."""
+    from app.services.transcribe import get_transcriber
+    start = max(0.0, min(dub_dur / 3, dub_dur - seconds))
+    try:
+        audio = media.read_snippet(dub.path, d_stream, start, seconds)
+        t = get_transcriber(settings).transcribe(audio)
+    except (ModelError, MediaError) as e:
+        logger.warning("could not detect the dub's language: %s", e)
+        return "und"
+    return iso639_2(t.language) if t.segments else "und"
 
 
 def _language_tag(req: SyncRequest, stream: media.StreamInfo,
@@ -315,6 +332,12 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                 max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
+    if dub_tag == "und" and mode == "auto" and write:
+        # No tag anywhere (AVI, a stripped MKV) and no transcription so far: a minute
+        # of the dub is enough for Whisper to name its language (~2 s on a CPU).
+        with timer.stage("language"):
+            rep.update("fit", 0.95, "detecting the dub's language")
+            dub_tag = _detect_language(dub, d_stream, dub_dur, settings)
     orig_tag = o_stream.language or iso639_2(speech_res.orig_language if speech_res else None)
     title = req.title or f"{language_name(dub_tag)} (SyncDub)"
     report = {
