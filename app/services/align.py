@@ -22,7 +22,7 @@ WIN_S = 12.0            # dense window length (s): long enough to be unique in a
 HOP_S = 4.0             # dense window hop (s): boundary search spans ~ a window
 MIN_COVERAGE = 0.30     # share of the dub's active windows that must match
 SPEECH_TOL = 0.45       # s: speech pairs scatter by actors' timing (~0.3 s), not by 10 ms
-SPEECH_Z_NULL = 3.0     # a matched phrase pair is evidence on its own; no audio to confirm
+SPEECH_Z_NULL = 1.5     # speech-only: weak pairs count when several agree (jumps cost, so strays do not)
 SPEECH_MIN_COVERAGE = 0.3  # speech-only: share of paired lines in the map's runs (0 credit)
 SPEECH_JUMP_PENALTY = 6.0  # speech-only: a new offset needs about one good pair's worth
 #                            (pairs come every 5-10 s and score 3-15, not 4-30 every 4 s)
@@ -139,6 +139,9 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     coverage = matched / active if active else 0.0
     zs = [c.z for i, s in enumerate(slots) for c in s.cands[:1]
           if dec.choice and dec.choice[i] >= 0]
+    diag["cluster_offsets"] = [round(c, 3) for c in clusters[:16]]
+    diag["decoded_runs"] = [[round(slots[r.first].dub_t, 1), round(slots[r.last].dub_t, 1),
+                             round(r.offset, 3), round(r.z_sum, 1)] for r in dec.runs][:32]
     diag.update(slots=len(slots), clusters=len(clusters), runs=len(runs),
                 coverage=round(coverage, 3), median_z=round(float(np.median(zs)), 2) if zs else 0)
 
