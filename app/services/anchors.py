@@ -276,6 +276,34 @@ def local_similarity(orig_f: np.ndarray, dub_f_warped: np.ndarray, u0: int, u1: 
     return np.convolve(out, np.ones(smooth) / smooth, mode="same") if smooth > 1 else out
 
 
+def change_point(sa: np.ndarray, sb: np.ndarray, gap: int, null_cost: float,
+                 prior: tuple[int, int] | None = None, prior_cost: float = 0.0
+                 ) -> tuple[int, int]:
+    """Best (x1, x2), x2 - x1 >= gap: frames before x1 earn `sa`, from x2 on earn `sb`,
+    frames between cost `null_cost`; with `prior`, each frame away from it costs
+    `prior_cost` (only ties feel it). Exact, O(n) with prefix sums."""
+    n = len(sa)
+    pa = np.concatenate([[0.0], np.cumsum(sa)])
+    pb = np.concatenate([[0.0], np.cumsum(sb)])
+    x = np.arange(n + 1)
+    left = pa + null_cost * x
+    right = (pb[-1] - pb) - null_cost * x
+    if prior is not None:
+        left = left - prior_cost * np.abs(x - prior[0])
+        right = right - prior_cost * np.abs(x - prior[1])
+    gap = min(max(gap, 0), n)
+    arg_left = np.zeros(n + 1, dtype=int)
+    cur = 0
+    for i in range(1, n + 1):
+        if left[i] > left[cur]:
+            cur = i
+        arg_left[i] = cur
+    best_left = left[arg_left]
+    total = best_left[: n + 1 - gap] + right[gap:]
+    i = int(np.argmax(total))
+    return int(arg_left[i]), i + gap
+
+
 def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u_hi: float,
                     off_a: float, off_b: float, min_gap: float = 0.0,
                     null_cost: float = 0.02) -> tuple[float, float]:
@@ -299,21 +327,7 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
         [(orig_f, dub_f_warped)]
     sa = sum(local_similarity(o, d, u0, u1, off_a, smooth=1) for o, d in pairs)
     sb = sum(local_similarity(o, d, u0, u1, off_b, smooth=1) for o, d in pairs)
-    pa = np.concatenate([[0.0], np.cumsum(sa)])          # pa[x] = sum sa[:x]
-    pb = np.concatenate([[0.0], np.cumsum(sb)])
-    x = np.arange(len(pa))
-    left = pa + null_cost * x                             # best x1 part: pa[x1] + c*x1
-    right = (pb[-1] - pb) - null_cost * x                 # sum sb[x2:] - c*x2
-    best_left = np.maximum.accumulate(left)
-    arg_left = np.zeros(len(left), dtype=int)
-    cur = 0
-    for i in range(1, len(left)):
-        if left[i] > left[cur]:
-            cur = i
-        arg_left[i] = cur
-    total = best_left[: len(pa) - gap] + right[gap:]
-    i = int(np.argmax(total))
-    x1, x2 = int(arg_left[i]), i + gap
+    x1, x2 = change_point(sa, sb, gap, null_cost)
     return (u0 + x1) / r, (u0 + x2) / r
 
 Z_TRACK = 9.0                     # a tracked offset this strong needs no global search

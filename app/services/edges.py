@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.signal import butter, resample, sosfiltfilt
 
+from app.services.anchors import change_point
 from app.services.timemap import Segment, TimeMap
 
 RATE = 16000
@@ -62,34 +63,6 @@ def local_coherence(x: np.ndarray, y: np.ndarray, window_s: float = WINDOW_S,
     xy, xx, yy = movsum(x * y), movsum(x * x), movsum(y * y)
     floor = 1e-6 * max(float(np.mean(x * x)), float(np.mean(y * y)), 1e-12) * w
     return xy / np.sqrt((xx + floor) * (yy + floor))
-
-
-def change_point(sa: np.ndarray, sb: np.ndarray, gap: int, null_cost: float,
-                 prior: tuple[int, int] | None = None, prior_cost: float = 0.0
-                 ) -> tuple[int, int]:
-    """Best (x1, x2), x2 - x1 >= gap: frames before x1 earn `sa`, from x2 on earn `sb`,
-    frames between cost `null_cost`; with `prior`, each frame away from it costs
-    `prior_cost` (only ties feel it). Exact, O(n) with prefix sums."""
-    n = len(sa)
-    pa = np.concatenate([[0.0], np.cumsum(sa)])
-    pb = np.concatenate([[0.0], np.cumsum(sb)])
-    x = np.arange(n + 1)
-    left = pa + null_cost * x
-    right = (pb[-1] - pb) - null_cost * x
-    if prior is not None:
-        left = left - prior_cost * np.abs(x - prior[0])
-        right = right - prior_cost * np.abs(x - prior[1])
-    gap = min(max(gap, 0), n)
-    arg_left = np.zeros(n + 1, dtype=int)
-    cur = 0
-    for i in range(1, n + 1):
-        if left[i] > left[cur]:
-            cur = i
-        arg_left[i] = cur
-    best_left = left[arg_left]
-    total = best_left[: n + 1 - gap] + right[gap:]
-    i = int(np.argmax(total))
-    return int(arg_left[i]), i + gap
 
 
 def best_lag(dub: np.ndarray, orig: np.ndarray, max_lag_s: float = MAX_LAG_S) -> int:

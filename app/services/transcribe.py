@@ -298,8 +298,11 @@ def ct2_model_dir(models_dir: Path, name: str) -> Path:
         "WHISPER_MODEL=base to use the bundled model.")
 
 
-class FasterWhisperTranscriber:
-    """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set."""
+class _WhisperBackend:
+    """What both Whisper backends hold: the model's name and place, device, threads,
+    beam, and the lazily loaded model behind a lock."""
+
+    backend = ""
 
     def __init__(self, models_dir: Path, model: str = BUNDLED_MODEL_NAME, device: str = "auto",
                  threads: int = 0, beam_size: int = 1):
@@ -308,9 +311,15 @@ class FasterWhisperTranscriber:
         self.device = resolve_device(device)
         self.threads = threads
         self.beam_size = beam_size
-        self.name = f"faster-whisper:{model}"
+        self.name = f"{self.backend}:{model}"
         self._model = None
         self._lock = threading.Lock()
+
+
+class FasterWhisperTranscriber(_WhisperBackend):
+    """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set."""
+
+    backend = "faster-whisper"
 
     def _load(self):
         with self._lock:
@@ -377,20 +386,11 @@ def openai_checkpoint(models_dir: Path, name: str) -> Path:
         "model list), or use WHISPER_BACKEND=faster-whisper; SyncDub never downloads models.")
 
 
-class OpenAIWhisperTranscriber:
+class OpenAIWhisperTranscriber(_WhisperBackend):
     """openai-whisper (PyTorch) loading a .pt checkpoint by path. No VAD: regions are
     transcribed as given; word timestamps on."""
 
-    def __init__(self, models_dir: Path, model: str = BUNDLED_MODEL_NAME, device: str = "auto",
-                 threads: int = 0, beam_size: int = 1):
-        self.models_dir = Path(models_dir)
-        self.model_name = model
-        self.device = resolve_device(device)
-        self.threads = threads
-        self.beam_size = beam_size
-        self.name = f"openai-whisper:{model}"
-        self._model = None
-        self._lock = threading.Lock()
+    backend = "openai-whisper"
 
     def _load(self):
         with self._lock:
