@@ -9,6 +9,29 @@ import os
 # a value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+
+def _keep_freed_memory() -> None:
+    """Let glibc's malloc reuse freed blocks instead of returning them to the kernel.
+
+    The analysis streams two soundtracks through numpy in blocks of a few MB; by default
+    every such block is mmap'ed, page-faulted in and unmapped again (a 2-hour film: ~3 M
+    page faults, 4-5 s of kernel time on the extract stage). Blocks under 64 MB now come
+    from the heap, and up to 128 MB of free heap is kept. No effect off glibc."""
+    import ctypes
+    import platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 64 << 20)
+        libc.mallopt(m_trim_threshold, 128 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
+_keep_freed_memory()
+
 import logging  # noqa: E402
 from datetime import timedelta
 from pathlib import Path

@@ -37,7 +37,8 @@ def test_mux_args_reencoded_track():
     track = RenderedTrack(Path("w/dub.ac3.mka"), "ac3", 6, 0.0, True)
     assert M.mux_args(ORIG, track, Path("/o/.x.part.mkv"), language="spa",
                       title="Spanish (SyncDub)") == [
-        "-y", "-i", "in/film.mp4", "-i", "w/dub.ac3.mka",
+        "-y", "-thread_queue_size", "512", "-i", "in/film.mp4",
+        "-thread_queue_size", "512", "-i", "w/dub.ac3.mka",
         "-map", "0:0", "-map", "0:1", "-map", "0:2", "-map", "0:3", "-map", "0:5",
         "-map", "0:6", "-map", "1:0",
         "-map_metadata", "0", "-map_chapters", "0", "-c", "copy", "-c:s:0", "srt",
@@ -52,8 +53,8 @@ def test_mux_args_copied_track_negative_delay_and_default():
     orig = _info(_s(0, "video", "h264"), _s(1, "audio", "dts"))
     assert M.mux_args(orig, track, Path("o.mkv"), language="fre", title="French (SyncDub)",
                       dub_default=True) == [
-        "-y", "-i", "in/film.mp4", "-t", "98.250000", "-itsoffset", "-1.500000",
-        "-i", "d/dub.avi", "-map", "0:0", "-map", "0:1", "-map", "1:1",
+        "-y", "-thread_queue_size", "512", "-i", "in/film.mp4", "-t", "98.250000",
+        "-itsoffset", "-1.500000", "-thread_queue_size", "512", "-i", "d/dub.avi", "-map", "0:0", "-map", "0:1", "-map", "1:1",
         "-map_metadata", "0", "-map_chapters", "0", "-c", "copy",
         "-disposition:a:0", "0", "-disposition:a:1", "default",
         "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=French (SyncDub)",
@@ -64,7 +65,8 @@ def test_mux_args_positive_delay_has_no_output_seek():
     track = RenderedTrack(Path("d.mkv"), "aac", 2, 0.25, False, stream_index=1)
     args = M.mux_args(_info(_s(0, "video", "h264")), track, Path("o.mkv"), language="spa",
                       title="t")
-    assert args[:6] == ["-y", "-i", "in/film.mp4", "-itsoffset", "0.250000", "-i"]
+    assert args[:8] == ["-y", "-thread_queue_size", "512", "-i", "in/film.mp4",
+                        "-itsoffset", "0.250000", "-thread_queue_size"]
     assert "-ss" not in args and "-t" not in args
 
 

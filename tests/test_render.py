@@ -91,25 +91,60 @@ def test_piece_chain():
         "asetpts=N/SR/TB,atrim=start_sample=7,asetpts=N/SR/TB")
 
 
-def test_render_graph():
-    pieces = [R.Piece("dub", 0, 1000, 1.0, 0, 0, 20), R.Piece("dub", 2000, 3000, 1.0, 1500, 20, 0),
-              R.Piece("orig", 1000, 1500, 1.0, 1000, 20, 20)]
-    g = R.render_graph(pieces, dub_label="0:1", orig_label="1:2", sample_rate=1000,
-                       layout="stereo", total=2600)
-    fmt = "aformat=sample_fmts=fltp:channel_layouts=stereo"
-    assert g == ";".join([
-        "[0:1]aformat=sample_fmts=fltp:sample_rates=1000:channel_layouts=stereo,"
-        "asplit=2[dub0][dub1]",
+FMT = "aformat=sample_fmts=fltp:channel_layouts=stereo"
+HEAD_2 = ("[0:1]aformat=sample_fmts=fltp:sample_rates=1000:channel_layouts=stereo,"
+          "asetnsamples=n=16384:p=0,asplit=2[dub0][dub1]")
+
+
+def _graph(pieces: list) -> str:
+    return R.render_graph(pieces, dub_label="0:1", orig_label="1:2", sample_rate=1000,
+                          layout="stereo", total=2600)
+
+
+def test_render_graph_joins_pieces_in_timeline_order():
+    pieces = [R.Piece("dub", 0, 1000, 1.0, 0, 0, 20), R.Piece("dub", 2000, 3000, 1.0, 1600, 20, 0),
+              R.Piece("orig", 1000, 1500, 1.0, 990, 20, 20)]
+    assert _graph(pieces) == ";".join([
+        HEAD_2,
         "[dub0]atrim=start_sample=0:end_sample=1000,asetpts=N/SR/TB,"
-        "afade=t=out:ss=980:ns=20:curve=tri[p0]",
+        "afade=t=out:ss=980:ns=20:curve=tri,atrim=end_sample=1000,apad=whole_len=1000[p0]",
         "[dub1]atrim=start_sample=2000:end_sample=3000,asetpts=N/SR/TB,"
-        "afade=t=in:ss=0:ns=20:curve=tri,adelay=delays=1500S:all=1[p1]",
-        f"[1:2]aresample=1000:resampler=soxr,{fmt}[orig0]",
+        "afade=t=in:ss=0:ns=20:curve=tri,atrim=end_sample=1000,apad=whole_len=1000[p1]",
+        f"[1:2]aresample=1000:resampler=soxr,{FMT},asetnsamples=n=16384:p=0[orig0]",
         "[orig0]atrim=start_sample=1000:end_sample=1500,asetpts=N/SR/TB,"
         "afade=t=in:ss=0:ns=20:curve=tri,afade=t=out:ss=480:ns=20:curve=tri,"
-        "adelay=delays=1000S:all=1[p2]",
-        "[p0][p1][p2]amix=inputs=3:duration=longest:dropout_transition=0:normalize=0,"
-        f"apad=whole_len=2600,atrim=end_sample=2600,{fmt}[out]"])
+        "atrim=end_sample=500,apad=whole_len=500[p2]",
+        # dub [0, 1000) and the original from 990: 10 samples summed at the splice
+        "[p0][p2]acrossfade=ns=10:o=1:c1=nofade:c2=nofade[j1]",
+        # original ends at 1490, the next dub piece starts at 1600: 110 samples of silence
+        "[j1]apad=pad_len=110,asetpts=N/SR/TB[g2];[g2][p1]concat=n=2:v=0:a=1[j2]",
+        f"[j2]asetpts=N/SR/TB,apad=whole_len=2600,atrim=end_sample=2600,{FMT}[out]"])
+    # a first piece that starts late is delayed; one before t = 0 loses its head
+    late = R.render_graph([R.Piece("dub", 0, 100, 1.0, 50, 0, 0),
+                           R.Piece("dub", 100, 200, 1.0, 150, 0, 0)],
+                          dub_label="0:0", orig_label=None, sample_rate=1000, layout="mono",
+                          total=300)
+    assert "[p0]adelay=delays=50S:all=1[j0];[j0]asetpts=N/SR/TB[g1]" in late
+    early = R.render_graph([R.Piece("dub", 0, 100, 1.0, -30, 0, 0),
+                            R.Piece("dub", 100, 200, 1.0, 70, 0, 0)],
+                           dub_label="0:0", orig_label=None, sample_rate=1000, layout="mono",
+                           total=300)
+    assert "atrim=start_sample=30,asetpts=N/SR/TB,atrim=end_sample=70,apad=whole_len=70[p0]" \
+        in early and "[p0]asetpts=N/SR/TB[g1];[g1][p1]concat" in early
+
+
+def test_render_graph_mixes_pieces_out_of_order():
+    # the dub's later material placed first (a moved scene): mixed, never queued
+    pieces = [R.Piece("dub", 2000, 3000, 1.0, 0, 0, 20), R.Piece("dub", 0, 1000, 1.0, 1000, 20, 0)]
+    assert not R.joinable(pieces)
+    assert _graph(pieces) == ";".join([
+        HEAD_2,
+        "[dub0]atrim=start_sample=2000:end_sample=3000,asetpts=N/SR/TB,"
+        "afade=t=out:ss=980:ns=20:curve=tri[p0]",
+        "[dub1]atrim=start_sample=0:end_sample=1000,asetpts=N/SR/TB,"
+        "afade=t=in:ss=0:ns=20:curve=tri,adelay=delays=1000S:all=1[p1]",
+        "[p0][p1]amix=inputs=2:duration=longest:dropout_transition=0:normalize=0,"
+        f"apad=whole_len=2600,atrim=end_sample=2600,{FMT}[out]"])
     one = R.render_graph(pieces[:1], dub_label="0:0", orig_label=None, sample_rate=1000,
                          layout="5.1(side)", total=900)
     assert one.endswith("[p0]apad=whole_len=900,atrim=end_sample=900,"
@@ -118,6 +153,39 @@ def test_render_graph():
                           layout="mono", total=10) == (
         "anullsrc=r=1000:cl=mono,atrim=end_sample=10,"
         "aformat=sample_fmts=fltp:channel_layouts=mono[out]")
+
+
+@pytest.mark.parametrize("gap_fill", ["silence", "original"])
+def test_joined_graph_sounds_like_the_mix(tmp_path, gap_fill):
+    """Joining end to end is an optimisation only: same samples as mixing every piece."""
+    rng = np.random.default_rng(3)
+    noise = (0.3 * rng.standard_normal((SR * 6, 2))).astype(np.float32)
+    src = write_audio(tmp_path / "src.flac", noise, "flac", tmp_path)
+    pieces = R.plan_pieces(_two_segment_map(), SR, gap_fill=gap_fill, shift=100)
+    assert R.joinable(pieces)
+    total = round(_two_segment_map().orig_duration * SR)
+    outs = []
+    for join in (True, False):
+        g = R.render_graph(pieces, dub_label="0:0", orig_label="1:0", sample_rate=SR,
+                           layout="stereo", total=total, join=join)
+        assert ("amix" in g) != join
+        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-i", str(src),
+                            "-filter_complex", g, "-map", "[out]", "-f", "f32le", "-"],
+                           capture_output=True, check=True)
+        outs.append(np.frombuffer(r.stdout, "<f4"))
+    assert len(outs[0]) == len(outs[1]) == total * 2
+    assert np.abs(outs[0]).max() > 0.1
+    assert np.abs(outs[0] - outs[1]).max() < 1e-5
+
+
+def test_joinable():
+    a = R.Piece("dub", 0, 1000, 1.0, 0, 0, 20)
+    assert R.joinable([a, R.Piece("dub", 1000, 2000, 1.0, 980, 20, 0)])     # crossfade
+    assert R.joinable([a, R.Piece("dub", 1000, 2000, 1.0, 5000, 20, 0)])    # gap
+    # overlapping by a whole piece, or three pieces at one instant: mixed instead
+    assert not R.joinable([a, R.Piece("dub", 1000, 1010, 1.0, 990, 0, 0)])
+    assert not R.joinable([a, R.Piece("dub", 1000, 1500, 1.0, 600, 0, 0),
+                           R.Piece("dub", 1500, 2500, 1.0, 950, 0, 0)])
 
 
 def test_choose_encoder_aac_uses_the_fast_coder():
