@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sp_fft
+from numpy.lib.stride_tricks import sliding_window_view
 
 from app.services import features as F
 
@@ -66,6 +67,8 @@ class Correlator:
         self.R = sp_fft.rfft(self.ref.astype(np.float32), self.nfft)
         self.csum2 = np.concatenate([[0.0], np.cumsum(self.ref ** 2)])
         self.csum = np.concatenate([[0.0], np.cumsum(self.ref)])
+        self._energy_m = -1
+        self._energy_v: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0, bool))
 
     def ncc(self, w: np.ndarray) -> np.ndarray:
         """ncc[j] = Pearson correlation of w with ref[j : j + len(w)], j >= 0."""
@@ -79,13 +82,22 @@ class Correlator:
         W = sp_fft.rfft(w[::-1].astype(np.float32), self.nfft)
         full = sp_fft.irfft(self.R * W, self.nfft).astype(np.float64)
         num = full[m - 1: self.n]            # sum_k w[k] ref[j+k]
-        s1 = self.csum[m:] - self.csum[:-m]
-        s2 = self.csum2[m:] - self.csum2[:-m]
-        var = np.maximum(s2 - s1 ** 2 / m, 1e-9)
-        out = num / (wn * np.sqrt(var))
+        scale, silent = self._energy(m)
+        out = num / (wn * scale)
         # Near-silent stretches of the reference make unstable, meaningless peaks.
-        out[var < 1e-3 * m * max(1e-9, float(np.median(var)) / m)] = 0.0
+        out[silent] = 0.0
         return out
+
+    def _energy(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sqrt of the reference's variance sum, near-silent mask) per lag for windows
+        of `m` frames: the same for every window of that length, so computed once."""
+        if self._energy_m != m:
+            s1 = self.csum[m:] - self.csum[:-m]
+            s2 = self.csum2[m:] - self.csum2[:-m]
+            var = np.maximum(s2 - s1 ** 2 / m, 1e-9)
+            silent = var < 1e-3 * m * max(1e-9, float(np.median(var)) / m)
+            self._energy_m, self._energy_v = m, (np.sqrt(var), silent)
+        return self._energy_v
 
 
 def peaks_of(ncc: np.ndarray, rate: float, k: int = 4, min_sep_s: float = 1.0,
@@ -341,14 +353,23 @@ class FineScorer:
         self.o = orig_f.astype(np.float64)
         self.rng = np.random.default_rng(seed)
         self.n_random = n_random
+        self.csum = np.concatenate([[0.0], np.cumsum(self.o)])
+        self.csum2 = np.concatenate([[0.0], np.cumsum(self.o ** 2)])
 
     def _ncc_at(self, w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Pearson correlation of `w` with o[j : j + len(w)] for each j in `starts`; the
+        segments' sums come from running sums, so no segment is copied when `starts` are
+        consecutive (one sliding dot product) and only once otherwise."""
         n = len(w)
-        idx = starts[:, None] + np.arange(n)[None, :]
-        seg = self.o[idx]
-        seg = seg - seg.mean(axis=1, keepdims=True)
-        den = np.sqrt((seg ** 2).sum(axis=1) * (w ** 2).sum()) + 1e-9
-        return seg @ w / den
+        if len(starts) > 1 and starts[-1] - starts[0] == len(starts) - 1:
+            dots = np.correlate(self.o[starts[0]:starts[-1] + n], w, mode="valid")
+        else:
+            dots = sliding_window_view(self.o, n)[starts] @ w
+        s1 = self.csum[starts + n] - self.csum[starts]
+        s2 = self.csum2[starts + n] - self.csum2[starts]
+        num = dots - s1 / n * w.sum()
+        den = np.sqrt(np.maximum(s2 - s1 ** 2 / n, 0.0) * (w ** 2).sum()) + 1e-9
+        return num / den
 
     def noise(self, w: np.ndarray) -> tuple[float, float]:
         hi = len(self.o) - len(w)
