@@ -200,11 +200,11 @@ def test_failed_mux_leaves_no_file(files, tmp_path):
 def test_interrupted_mux_removes_temp(files, tmp_path, monkeypatch):
     out = tmp_path / "film.mkv"
 
-    def interrupted(args, **kw):
-        Path(args[-1]).write_bytes(b"half a file")
+    def interrupted(*stages, **kw):
+        Path(stages[-1][-1]).write_bytes(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(M, "run_ffmpeg", interrupted)
+    monkeypatch.setattr(M, "run_ffmpeg_pipe", interrupted)
     with pytest.raises(KeyboardInterrupt):
         M.mux(files["orig"], files["track"], out, language="spa", title="t")
     assert list(tmp_path.iterdir()) == []

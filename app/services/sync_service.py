@@ -374,23 +374,32 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
 
     if write:
         from app.services.mux import mux
-        from app.services.render import render_dub
+        from app.services.render import plan_render
         out = Path(req.output)  # type: ignore[arg-type]
         out.parent.mkdir(parents=True, exist_ok=True)
         work_root = settings.work_dir or out.parent
         Path(work_root).mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
         try:
-            with timer.stage("render"):
-                rep.update("render", 0.0, "re-timing the dubbed audio")
-                track = render_dub(dub, d_stream, tmap, work, gap_fill=gap_fill,
-                                   original=orig, orig_stream=o_stream,
-                                   progress=rep.stage_callback("render",
-                                                               "re-timing the dubbed audio"))
-            with timer.stage("mux"):
-                rep.update("mux", 0.0, "writing the MKV")
-                mux(orig, track, out, language=dub_tag, title=title,
-                    progress=rep.stage_callback("mux", "writing the MKV"))
+            plan = plan_render(dub, d_stream, tmap, work, gap_fill=gap_fill,
+                               original=orig, orig_stream=o_stream)
+            track = plan.track
+            if plan.producer is not None:
+                # Re-encoded: the filter graph, the encoder and the mux run at once, piped
+                # (the mux reads the track as it is encoded): one stage, "render_mux".
+                with timer.stage("render_mux"):
+                    msg = "re-timing the dubbed audio and writing the MKV"
+                    rep.update("render", 0.0, msg)
+                    mux(orig, track, out, language=dub_tag, title=title,
+                        source=plan.stages(to_pipe=True),
+                        progress=rep.stage_callback("render", msg))
+                    rep.update("mux", 1.0, msg)
+            else:
+                rep.update("render", 1.0, "the dub's own packets are kept (no re-encode)")
+                with timer.stage("mux"):
+                    rep.update("mux", 0.0, "writing the MKV")
+                    mux(orig, track, out, language=dub_tag, title=title,
+                        progress=rep.stage_callback("mux", "writing the MKV"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         report["output"] = str(out)
