@@ -318,14 +318,17 @@ def extract_args(path: Path, stream: StreamInfo, *, bed_only: bool = False,
 
 
 def iter_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
-               rate: int = ANALYSIS_RATE, block_seconds: float = _BLOCK_SECONDS
+               rate: int = ANALYSIS_RATE, block_seconds: float = _BLOCK_SECONDS,
+               start: float | None = None, duration: float | None = None
                ) -> Iterator[np.ndarray]:
     """Yield the decoded mono signal in float32 blocks; memory does not grow with the file.
+    `start`/`duration`: only that stretch (see extract_args).
 
     A reader thread drains ffmpeg's pipe into a short queue, so the decoder keeps running
     while the caller computes on the previous block (a bare 64 KB pipe would make the two
     take turns)."""
-    argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate)]
+    argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate, start=start,
+                                    duration=duration)]
     block_bytes = int(rate * block_seconds) * 4
     with _FFmpegProcess(argv, text=False) as ff:
         assert ff.proc.stdout is not None

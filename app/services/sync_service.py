@@ -24,6 +24,7 @@ from app.services import features as F
 from app.services import media
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
+from app.services.envelope import track_envelope
 from app.services.progress import Progress, Reporter
 from app.services.speech import iso639_2, language_name, speech_anchors
 from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
@@ -64,29 +65,6 @@ def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
         r = dv.fps / ov.fps
         return 1.0 if abs(r - 1) < 1e-4 else r
     return None
-
-
-def _envelope(info: media.MediaInfo, stream: media.StreamInfo, bed_only: bool,
-              keep_audio: bool, progress: Callable[[float], None]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Decode one track and compute its onset envelope as the blocks arrive.
-
-    With keep_audio the 16 kHz signal is kept too (the speech path needs it)."""
-    ex = F.OnsetExtractor()
-    dur = max(info.duration, 1.0)
-    buf = media.AudioBuffer(dur) if keep_audio else None
-    done = 0.0
-    for block in media.iter_audio(info.path, stream, bed_only=bed_only):
-        ex.feed(block)
-        if buf is not None:
-            buf.append(block)
-        done += len(block) / media.ANALYSIS_RATE
-        progress(min(1.0, done / dur))
-    env, _energy = ex.finish()
-    if len(env) < 10:
-        raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
-                         "(less than a second)")
-    return env, ex.bands(), (buf.array() if buf is not None else None)
 
 
 def speech_regions(alignment: Alignment, orig_dur: float, dub_dur: float
@@ -236,16 +214,21 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                     fr[key] = x
                 rep.update("extract", (fr["o"] + fr["d"]) / 2, "decoding both soundtracks")
             return f
-        # Both decodes at once: ffmpeg runs in its own process, numpy releases the GIL.
+        # Both decodes at once (a long one in two halves: envelope.py): ffmpeg runs in
+        # its own processes, numpy releases the GIL.
         with ThreadPoolExecutor(2) as ex:
             # The original is matched on its bed (centre dropped); Whisper needs the
             # dialogue, so that signal is kept only when it is the full mix anyway.
             keep_orig = need_audio_kept and (media.downmix_filter(o_stream, True)
                                              == media.downmix_filter(o_stream, False))
-            fo = ex.submit(_envelope, orig, o_stream, True, keep_orig, prog("o"))
-            fd = ex.submit(_envelope, dub, d_stream, False, need_audio_kept, prog("d"))
-            orig_env, orig_bands, orig_audio = fo.result()
-            dub_env, dub_bands, dub_audio = fd.result()
+            fo = ex.submit(track_envelope, orig, o_stream, bed_only=True,
+                           keep_audio=keep_orig, progress=prog("o"))
+            fd = ex.submit(track_envelope, dub, d_stream, bed_only=False,
+                           keep_audio=need_audio_kept, progress=prog("d"))
+            o_env, d_env = fo.result(), fd.result()
+    orig_env, orig_bands, orig_audio = o_env.env, o_env.bands, o_env.audio
+    dub_env, dub_bands, dub_audio = d_env.env, d_env.bands, d_env.audio
+    del o_env, d_env
     orig_dur = orig.duration or len(orig_env) / F.FRAME_RATE
     dub_dur = dub.duration or len(dub_env) / F.FRAME_RATE
     hint = _speed_hint(orig, dub)

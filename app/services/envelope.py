@@ -1,0 +1,192 @@
+"""Onset envelopes of whole soundtracks (the analysis half of pipeline stage 2, extract).
+
+A track is decoded by ffmpeg and its envelope computed block by block as the samples
+arrive (features.OnsetExtractor), so memory does not grow with the film. Decoding is
+single-threaded in ffmpeg (a 2-hour AC-3 5.1 track: ~12 s), so a long track is decoded
+as two halves at once, each by its own ffmpeg:
+
+  * the first half decodes from the start and is fed up to the split frame K;
+  * the second seeks to PRE_S before the split (decoder and resampler warm-up) and its
+    first PRE_S of frames are dropped, so frame K onwards equal a single pass's;
+  * the two overlap by PRE_S + CHECK_S, where their samples are compared: the second half
+    must start where its timestamps say, within MAX_SLIP samples, or the track is decoded
+    again in one pass. Only containers with trustworthy timestamps are split (Matroska,
+    MP4/MOV); a capture with timestamp jumps (MPEG-TS) or an AVI decodes in one pass.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from app.errors import InputError
+from app.services import features as F
+from app.services import media
+
+logger = logging.getLogger(__name__)
+
+SPLIT_MIN_S = 600.0       # tracks shorter than this decode in one pass
+PRE_S = 2.0               # decoded before the split by the second half, then dropped
+CHECK_S = 1.0             # decoded after the split by the first half, for the check
+MAX_SLIP = 16             # samples (1 ms at 16 kHz) the halves may disagree by
+_SEARCH = 800             # samples searched each way when comparing the halves
+_SPLIT_FORMATS = ("matroska", "webm", "mov", "mp4", "m4a")
+
+
+@dataclass(frozen=True)
+class TrackEnvelope:
+    env: np.ndarray               # onset envelope, FRAME_RATE frames per second
+    bands: np.ndarray             # (frames, N_BANDS) onset per band group
+    audio: np.ndarray | None      # the 16 kHz signal, when asked to keep it
+
+
+def splittable(info: media.MediaInfo) -> bool:
+    """Whether the container's timestamps can be trusted for a seek-and-join."""
+    names = info.format_name.split(",")
+    return info.duration >= SPLIT_MIN_S and any(n in _SPLIT_FORMATS for n in names)
+
+
+def track_envelope(info: media.MediaInfo, stream: media.StreamInfo, *, bed_only: bool,
+                   keep_audio: bool = False, progress: Callable[[float], None] | None = None,
+                   split: bool | None = None) -> TrackEnvelope:
+    """Decode one audio stream and compute its envelope; see the module docstring.
+
+    `keep_audio`: also return the 16 kHz signal (one pass then). `split`: force (True) or
+    forbid (False) decoding in two halves; None decides from `splittable`."""
+    report = progress or (lambda f: None)
+    if split is None:
+        split = splittable(info)
+    if split and not keep_audio:
+        joined = _two_halves(info, stream, bed_only, report)
+        if joined is not None:
+            return joined
+    return _one_pass(info, stream, bed_only, keep_audio, report)
+
+
+def _one_pass(info, stream, bed_only, keep_audio, report) -> TrackEnvelope:
+    ex = F.OnsetExtractor()
+    dur = max(info.duration, 1.0)
+    buf = media.AudioBuffer(dur) if keep_audio else None
+    done = 0
+    for block in media.iter_audio(info.path, stream, bed_only=bed_only):
+        ex.feed(block)
+        if buf is not None:
+            buf.append(block)
+        done += len(block)
+        report(min(1.0, done / media.ANALYSIS_RATE / dur))
+    env, _energy = ex.finish()
+    if len(env) < 10:
+        raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
+                         "(less than a second)")
+    return TrackEnvelope(env, ex.bands(), buf.array() if buf is not None else None)
+
+
+@dataclass
+class _Part:
+    extractor: F.OnsetExtractor
+    kept: np.ndarray              # the samples asked for, for the overlap check
+    samples: int                  # samples decoded
+
+
+def _decode_part(info, stream, bed_only, start: float | None, duration: float | None,
+                 feed_limit: int | None, keep: tuple[int, int],
+                 report: Callable[[int], None]) -> _Part:
+    """Decode [start, start + duration) and feed its first `feed_limit` samples (all when
+    None) to a new extractor; keep the samples with indexes in [keep[0], keep[1])."""
+    ex = F.OnsetExtractor()
+    kept: list[np.ndarray] = []
+    pos = 0
+    for block in media.iter_audio(info.path, stream, bed_only=bed_only, start=start,
+                                  duration=duration):
+        n = len(block)
+        take = n if feed_limit is None else max(0, min(n, feed_limit - pos))
+        if take:
+            ex.feed(block[:take])
+        a, b = max(keep[0], pos), min(keep[1], pos + n)
+        if a < b:
+            kept.append(block[a - pos:b - pos].copy())
+        pos += n
+        report(pos)
+    return _Part(ex, np.concatenate(kept) if kept else np.zeros(0, np.float32), pos)
+
+
+def slip(first: np.ndarray, second: np.ndarray, search: int) -> int | None:
+    """Samples by which `second` (which starts `search` samples before `first` nominally
+    does and runs `search` beyond its end) lags the same audio in `first`: 0 when both
+    say the same; None when they do not match (or `first` is silent: see `quiet`)."""
+    if len(first) < 1000 or len(second) != len(first) + 2 * search or quiet(first):
+        return None
+    a = first.astype(np.float64) - first.mean()
+    energy = float(np.sqrt((a ** 2).sum()))
+    b = second.astype(np.float64)
+    c = np.correlate(b, a, mode="valid")                    # lag -search .. +search
+    csum = np.concatenate([[0.0], np.cumsum(b)])
+    csum2 = np.concatenate([[0.0], np.cumsum(b ** 2)])
+    m = len(a)
+    s1 = csum[m:] - csum[:-m]
+    var = np.maximum(csum2[m:] - csum2[:-m] - s1 ** 2 / m, 1e-12)
+    ncc = c / (energy * np.sqrt(var))
+    j = int(np.argmax(ncc))
+    if ncc[j] < 0.9:
+        return None
+    return j - search
+
+
+def quiet(x: np.ndarray) -> bool:
+    """Too quiet to compare (RMS under -80 dBFS)."""
+    return len(x) == 0 or float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) < 1e-4
+
+
+def _two_halves(info, stream, bed_only, report) -> TrackEnvelope | None:
+    sr, hop, win = media.ANALYSIS_RATE, F.HOP, F.WIN
+    k = int(info.duration / 2 * F.FRAME_RATE)               # split frame
+    split = k * hop                                         # its first sample
+    pre, check = int(PRE_S * sr), int(CHECK_S * sr)
+    # t = 0 of the analysis is the stream's first sample; a seek counts from the file's
+    # start, where the audio may begin later
+    audio_rel = max(0.0, stream.start_time - info.start_time)
+    done = [0, 0]
+    lock = threading.Lock()
+    total = max(1.0, info.duration * sr)
+
+    def count(i):
+        def f(n):
+            with lock:
+                done[i] = n
+                report(min(1.0, sum(done) / total))
+        return f
+
+    with ThreadPoolExecutor(2, thread_name_prefix="half") as ex:
+        # first half: frames 0..k-1 (frame k-1 ends at split - hop + win); then the check
+        fa = ex.submit(_decode_part, info, stream, bed_only, None,
+                       (split + check + _SEARCH) / sr + 0.1, split - hop + win,
+                       (split - pre // 2, split + check), count(0))
+        fb = ex.submit(_decode_part, info, stream, bed_only, (split - pre) / sr + audio_rel,
+                       None, None, (pre // 2 - _SEARCH, pre + check + _SEARCH), count(1))
+        first, second = fa.result(), fb.result()
+    env_a, _ = first.extractor.finish()
+    env_b, _ = second.extractor.finish()
+    drop = pre // hop
+    if len(env_a) != k or len(env_b) <= drop:
+        logger.warning("%s: the halves decoded short (%d/%d frames, %d): one pass instead",
+                       info.path.name, len(env_a), k, len(env_b))
+        return None
+    if quiet(first.kept):
+        # silence at the split: nothing to compare; the container's timestamps are trusted
+        logger.info("%s: halves joined at %.1f s unchecked (silent there)", info.path.name,
+                    split / sr)
+    else:
+        lag = slip(first.kept, second.kept, _SEARCH)
+        if lag is None or abs(lag) > MAX_SLIP:
+            logger.warning("%s: the second half does not start where its timestamps say "
+                           "(%s): decoding in one pass", info.path.name,
+                           "no match" if lag is None else f"{lag} samples off")
+            return None
+    env = np.concatenate([env_a, env_b[drop:]])
+    bands = np.concatenate([first.extractor.bands(), second.extractor.bands()[drop:]])
+    report(1.0)
+    return TrackEnvelope(env, bands, None)

@@ -1,0 +1,107 @@
+"""envelope: a long track decoded as two halves gives the single pass's envelope; a second
+half that does not start where its timestamps say is caught and decoded in one pass."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.services import envelope as E
+from app.services import features as F
+from app.services import media
+
+
+def _track(path: Path, codec: list[str], seconds: float = 40.0) -> media.MediaInfo:
+    """Pink noise under a 3 Hz tremolo (onsets all along), 48 kHz stereo."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"anoisesrc=d={seconds}:c=pink:a=0.3:r=48000:seed=7,tremolo=f=3:d=0.9",
+                    "-ac", "2", *codec, str(path)], check=True)
+    return media.probe(path)
+
+
+@pytest.fixture(scope="module")
+def flac(tmp_path_factory) -> media.MediaInfo:
+    return _track(tmp_path_factory.mktemp("env") / "t.mkv", ["-c:a", "flac"])
+
+
+def _spy(monkeypatch) -> list:
+    real, starts = media.iter_audio, []
+
+    def spy(path, stream, **kw):
+        starts.append(kw.get("start"))
+        return real(path, stream, **kw)
+    monkeypatch.setattr(media, "iter_audio", spy)
+    return starts
+
+
+def test_halves_equal_one_pass(flac, monkeypatch):
+    s = flac.audio[0]
+    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    starts = _spy(monkeypatch)
+    two = E.track_envelope(flac, s, bed_only=False, split=True)
+    assert sorted(starts, key=str) == [18.0, None]          # two decodes, one seeking
+    assert len(one.env) == len(two.env) > 3900 and one.bands.shape == two.bands.shape
+    scale = float(np.abs(one.env).max())
+    assert scale > 1.0
+    np.testing.assert_allclose(two.env, one.env, atol=1e-3 * scale)
+    np.testing.assert_allclose(two.bands, one.bands, atol=1e-3 * scale)
+
+
+def test_ac3_halves_match_within_the_decoders_dither(tmp_path, monkeypatch):
+    """The AC-3 decoder dithers zero-bit mantissas with a generator a seek restarts
+    (-80 dB): the halves then differ from one pass by that noise only."""
+    ac3 = _track(tmp_path / "t.mkv", ["-c:a", "ac3", "-b:a", "192k"])
+    one = E.track_envelope(ac3, ac3.audio[0], bed_only=False, split=False)
+    starts = _spy(monkeypatch)
+    two = E.track_envelope(ac3, ac3.audio[0], bed_only=False, split=True)
+    assert len(starts) == 2
+    assert len(one.env) == len(two.env)
+    k = len(one.env) // 2
+    np.testing.assert_array_equal(two.env[:k], one.env[:k])          # first half: same decode
+    assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.99
+
+
+def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, caplog):
+    """Simulate a container whose timestamps lie: the second half starts 30 ms late."""
+    s = flac.audio[0]
+    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    real, calls = media.iter_audio, []
+
+    def lying(path, stream, *, start=None, **kw):
+        calls.append(start)
+        return real(path, stream, start=start + 0.03 if start else start, **kw)
+
+    monkeypatch.setattr(media, "iter_audio", lying)
+    got = E.track_envelope(flac, s, bed_only=False, split=True)
+    assert len(calls) == 3 and calls[-1] is None          # two halves, then one pass
+    assert "does not start where its timestamps say" in caplog.text
+    np.testing.assert_array_equal(got.env, one.env)
+
+
+def test_slip():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(20000).astype(np.float32)
+    first = x[1000:9000]
+    for lag in (0, 5, -12):
+        second = x[1000 - 800 - lag:9000 + 800 - lag]   # the same audio, `lag` samples late
+        assert E.slip(first, second, 800) == lag
+    assert E.slip(first, rng.standard_normal(len(first) + 1600), 800) is None
+    assert E.quiet(np.zeros(100, np.float32)) and not E.quiet(first)
+
+
+def test_splittable():
+    def info(fmt, dur):
+        return media.MediaInfo(Path("x"), fmt, dur, 0.0)
+    assert E.splittable(info("matroska,webm", 7200.0))
+    assert E.splittable(info("mov,mp4,m4a,3gp,3g2,mj2", 1800.0))
+    assert not E.splittable(info("matroska,webm", 300.0))            # short: one pass
+    assert not E.splittable(info("mpegts", 7200.0))                  # timestamp jumps
+    assert not E.splittable(info("avi", 7200.0))
+
+
+def test_keep_audio_is_one_pass(flac):
+    got = E.track_envelope(flac, flac.audio[0], bed_only=False, keep_audio=True, split=True)
+    assert got.audio is not None and abs(len(got.audio) / media.ANALYSIS_RATE - 40.0) < 0.1
+    assert abs(len(got.env) - len(got.audio) / F.HOP) < 3
