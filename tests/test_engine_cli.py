@@ -158,6 +158,24 @@ def test_sync_pal_cut_is_in_sync_at_impulses(pal_run, films):
     assert abs(len(got) / RATE - films["film"].duration) <= 0.1
 
 
+@pytest.mark.slow
+def test_sync_gap_fill_original_plays_the_original_in_the_cut(films, tmp_path):
+    """--gap-fill original: the render reads both files (streamed into the mux like any
+    re-encode); the cut carries the original's own audio, the rest stays in sync."""
+    out = tmp_path / "filled.mkv"
+    rc, _, stderr = run_cli(["sync", films["film"].path, films["dir"] / "dub_pal_cut.mkv",
+                             "-o", out, "--gap-fill", "original", "-q"])
+    assert rc == 0, stderr
+    _check_impulses(films, out, films["pal"])
+    dub = mf.decode_mono(out, "0:a:1", rate=RATE)
+    orig = mf.decode_mono(out, "0:a:0", rate=RATE)
+    a, b = int((CUT[0] + 0.3) * RATE), int((CUT[1] - 0.3) * RATE)
+    level = np.sqrt(np.mean(orig[a:b] ** 2))
+    assert level > 0.01
+    assert np.sqrt(np.mean((dub[a:b] - orig[a:b]) ** 2)) < 0.2 * level   # the original, in phase
+    assert listing(tmp_path) == ["filled.mkv"]
+
+
 def run_module(args: list, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m app ...` as a user runs it (the real stdout and stderr)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
