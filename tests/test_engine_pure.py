@@ -584,3 +584,18 @@ def test_find_speed_trusts_a_confirmed_hint_only(speed, hint, grid, monkeypatch)
     got, _ = A.find_speed(_coarse(F.normalize(p.orig)), _coarse(F.normalize(p.dub)), hint=hint)
     assert abs(got - speed) < 0.002, got
     assert (len(calls) > len(A.USUAL_SPEEDS) + 1) == grid
+
+
+def test_scan_in_two_threads_finds_what_one_finds():
+    """A long dub is scanned as two stretches at once; each window's best offset is the
+    one a single tracked scan finds (the second stretch starts with a global search)."""
+    p = make_pair([(5.0, 1900.0, 0.0, 1.0)], 1900.0, 1900.0, seed=11)
+    o_f, d_f = F.normalize(p.orig), F.normalize(p.dub)
+    one = A.scan_windows(o_f, d_f, 1.0, workers=1)
+    two = A.scan_windows(o_f, d_f, 1.0, workers=2)
+    assert len(one) == len(two) > 2 * A._MIN_WINDOWS_PER_WORKER
+    assert [w.dub_t for w in one] == [w.dub_t for w in two]
+    best1 = np.array([w.peaks[0].lag for w in one])
+    best2 = np.array([w.peaks[0].lag for w in two])
+    assert np.all(np.abs(best1 - best2) < 0.005)
+    assert np.median(np.abs(best1 - (-5.0))) < 0.01          # the true offset

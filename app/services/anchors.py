@@ -13,6 +13,8 @@ insert edge at the frame where the evidence switches.
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,8 +69,7 @@ class Correlator:
         self.R = sp_fft.rfft(self.ref.astype(np.float32), self.nfft)
         self.csum2 = np.concatenate([[0.0], np.cumsum(self.ref ** 2)])
         self.csum = np.concatenate([[0.0], np.cumsum(self.ref)])
-        self._energy_m = -1
-        self._energy_v: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0, bool))
+        self._cache: tuple[int, np.ndarray, np.ndarray] = (-1, np.zeros(0), np.zeros(0, bool))
 
     def ncc(self, w: np.ndarray) -> np.ndarray:
         """ncc[j] = Pearson correlation of w with ref[j : j + len(w)], j >= 0."""
@@ -91,13 +92,14 @@ class Correlator:
     def _energy(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """(sqrt of the reference's variance sum, near-silent mask) per lag for windows
         of `m` frames: the same for every window of that length, so computed once."""
-        if self._energy_m != m:
+        cached = self._cache            # one attribute: threads see old or new, whole
+        if cached[0] != m:
             s1 = self.csum[m:] - self.csum[:-m]
             s2 = self.csum2[m:] - self.csum2[:-m]
             var = np.maximum(s2 - s1 ** 2 / m, 1e-9)
             silent = var < 1e-3 * m * max(1e-9, float(np.median(var)) / m)
-            self._energy_m, self._energy_v = m, (np.sqrt(var), silent)
-        return self._energy_v
+            cached = self._cache = (m, np.sqrt(var), silent)
+        return cached[1], cached[2]
 
 
 def peaks_of(ncc: np.ndarray, rate: float, k: int = 4, min_sep_s: float = 1.0,
@@ -399,15 +401,21 @@ class FineScorer:
         return out
 
 
+SCAN_WORKERS = 2                  # threads scanning windows (FFTs and dot products drop the GIL)
+_MIN_WINDOWS_PER_WORKER = 200     # below this many windows per thread, one thread
+
+
 def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
                  win_s: float = 12.0, hop_s: float = 4.0, k: int = 5,
-                 progress=None) -> list[WindowMatch]:
+                 progress=None, workers: int = SCAN_WORKERS) -> list[WindowMatch]:
     """Dense windows over the speed-warped dub (100 Hz envelopes), tracked.
 
     Each window is first tried at the offsets that recent windows matched (cheap, on the
     full-rate envelopes); only when none is strong (z < Z_TRACK) is it searched against
     the whole original (FFT on the 20 Hz view), and its best 2k peaks are re-scored at
     full rate, where the right one stands out. Peak lags are offsets `orig_t - speed * dub_t` (s); z on one scale.
+    A long dub is scanned as `workers` consecutive stretches at once, each tracked on
+    its own (its first window searches the whole original).
     """
     r = F.FRAME_RATE
     win, hop = int(win_s * r), int(hop_s * r)
@@ -417,35 +425,46 @@ def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
     o_m = F.normalize(F.decimate(orig_f, COARSE), span=60)
     d_m = F.normalize(F.decimate(dub_fw, COARSE), span=60)
     win_m = win // COARSE
-    corr: Correlator | None = None
-    scorer = FineScorer(orig_f)
-    active: list[float] = []
-    out: list[WindowMatch] = []
+    corr = Correlator(o_m, win_m + 2)
     starts = list(range(0, max(1, len(dub_fw) - win // 2), hop))
-    for n_done, a in enumerate(starts):
-        w = dub_fw[a:a + win].astype(np.float64)
-        if len(w) < win // 2 or w.std() < 1e-6:
-            continue
-        w = w - w.mean()
-        noise = scorer.noise(w)
-        peaks = scorer.score(w, a, active, noise) if active else []
-        if not peaks or max(p.z for p in peaks) < Z_TRACK:
-            if corr is None:
-                corr = Correlator(o_m, win_m + 2)
-            am = a // COARSE
-            gl = peaks_of(corr.ncc(d_m[am:am + win_m]), COARSE_RATE, k=2 * k)
-            offs = [p.lag - am / COARSE_RATE for p in gl]
-            peaks = _dedupe(peaks + scorer.score(w, a, offs, noise))
-        peaks = sorted(peaks, key=lambda p: -p.z)[:k]
-        out.append(WindowMatch(dub_t=(a + len(w) / 2) / r / speed, peaks=tuple(peaks)))
-        strong = [p.lag for p in peaks if p.z >= Z_MATCH]
-        for off in strong[:2]:
-            active = [x for x in active if abs(x - off) > 0.05]
-            active.insert(0, off)
-        active = active[:3]
-        if progress is not None and n_done % 50 == 0:
-            progress(n_done / len(starts))
-    return out
+    n = max(1, min(workers, len(starts) // _MIN_WINDOWS_PER_WORKER))
+    parts = [starts[len(starts) * i // n: len(starts) * (i + 1) // n] for i in range(n)]
+    done = [0] * n
+    lock = threading.Lock()
+
+    def scan(i: int) -> list[WindowMatch]:
+        scorer = FineScorer(orig_f, seed=i)
+        active: list[float] = []
+        out: list[WindowMatch] = []
+        for n_done, a in enumerate(parts[i]):
+            w = dub_fw[a:a + win].astype(np.float64)
+            if len(w) < win // 2 or w.std() < 1e-6:
+                continue
+            w = w - w.mean()
+            noise = scorer.noise(w)
+            peaks = scorer.score(w, a, active, noise) if active else []
+            if not peaks or max(p.z for p in peaks) < Z_TRACK:
+                am = a // COARSE
+                gl = peaks_of(corr.ncc(d_m[am:am + win_m]), COARSE_RATE, k=2 * k)
+                offs = [p.lag - am / COARSE_RATE for p in gl]
+                peaks = _dedupe(peaks + scorer.score(w, a, offs, noise))
+            peaks = sorted(peaks, key=lambda p: -p.z)[:k]
+            out.append(WindowMatch(dub_t=(a + len(w) / 2) / r / speed, peaks=tuple(peaks)))
+            strong = [p.lag for p in peaks if p.z >= Z_MATCH]
+            for off in strong[:2]:
+                active = [x for x in active if abs(x - off) > 0.05]
+                active.insert(0, off)
+            active = active[:3]
+            if progress is not None and n_done % 50 == 0:
+                with lock:
+                    done[i] = n_done
+                    progress(sum(done) / len(starts))
+        return out
+
+    if n == 1:
+        return scan(0)
+    with ThreadPoolExecutor(n, thread_name_prefix="scan") as ex:
+        return [m for part in ex.map(scan, range(n)) for m in part]
 
 
 def _dedupe(peaks: list[Peak], tol: float = 0.03) -> list[Peak]:
