@@ -315,11 +315,37 @@ class _WhisperBackend:
         self._model = None
         self._lock = threading.Lock()
 
+    label = ""                    # Transcript.backend
+
+    def _load(self):
+        raise NotImplementedError
+
+    def _chunk(self, model, chunk: np.ndarray, offset: float, lang: str | None,
+               cb: Callable[[float], None]) -> tuple[list[Segment], str | None, float]:
+        """Transcribe one chunk: (segments on the track's timeline, language, its
+        probability); `cb(seconds)` as segments come."""
+        raise NotImplementedError
+
+    def transcribe(self, audio: np.ndarray, *, regions: Sequence[Region] | None = None,
+                   language: str | None = None,
+                   progress: FractionCallback | None = None) -> Transcript:
+        audio = _check_audio(audio)
+        model = self._load()
+        t0 = time.monotonic()
+
+        def one(chunk, offset, lang, cb):
+            return self._chunk(model, chunk, offset, lang, cb)
+
+        segments, lang, prob, seconds = _run_regions(audio, regions, language, progress, one)
+        return Transcript(segments, lang, prob, seconds, time.monotonic() - t0,
+                          self.label, self.model_name)
+
 
 class FasterWhisperTranscriber(_WhisperBackend):
     """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set."""
 
     backend = "faster-whisper"
+    label = "faster-whisper"
 
     def _load(self):
         with self._lock:
@@ -345,30 +371,18 @@ class FasterWhisperTranscriber(_WhisperBackend):
                         kw["compute_type"], time.monotonic() - t0)
             return self._model
 
-    def transcribe(self, audio: np.ndarray, *, regions: Sequence[Region] | None = None,
-                   language: str | None = None,
-                   progress: FractionCallback | None = None) -> Transcript:
-        audio = _check_audio(audio)
-        model = self._load()
-        t0 = time.monotonic()
-
-        def one(chunk: np.ndarray, offset: float, lang: str | None,
-                cb: Callable[[float], None]) -> tuple[list[Segment], str | None, float]:
-            seg_iter, info = model.transcribe(
-                chunk, language=lang, beam_size=self.beam_size, vad_filter=True,
-                word_timestamps=True, condition_on_previous_text=False)
-            out = []
-            for s in seg_iter:  # a stream: report segment end / duration
-                words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word.strip(),
-                                   float(w.probability)) for w in (s.words or ()))
-                out.append(Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(),
-                                   words, float(s.avg_logprob), float(s.no_speech_prob)))
-                cb(float(s.end))
-            return out, info.language, float(info.language_probability)
-
-        segments, lang, prob, seconds = _run_regions(audio, regions, language, progress, one)
-        return Transcript(segments, lang, prob, seconds, time.monotonic() - t0,
-                          "faster-whisper", self.model_name)
+    def _chunk(self, model, chunk, offset, lang, cb):
+        seg_iter, info = model.transcribe(
+            chunk, language=lang, beam_size=self.beam_size, vad_filter=True,
+            word_timestamps=True, condition_on_previous_text=False)
+        out = []
+        for s in seg_iter:  # a stream: report segment end / duration
+            words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word.strip(),
+                               float(w.probability)) for w in (s.words or ()))
+            out.append(Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(),
+                               words, float(s.avg_logprob), float(s.no_speech_prob)))
+            cb(float(s.end))
+        return out, info.language, float(info.language_probability)
 
 
 # --------------------------------------------------------------------------- openai-whisper
@@ -391,6 +405,7 @@ class OpenAIWhisperTranscriber(_WhisperBackend):
     transcribed as given; word timestamps on."""
 
     backend = "openai-whisper"
+    label = "openai"
 
     def _load(self):
         with self._lock:
@@ -410,34 +425,23 @@ class OpenAIWhisperTranscriber(_WhisperBackend):
             logger.info("loaded openai-whisper %s on %s", path, self.device)
             return self._model
 
-    def transcribe(self, audio: np.ndarray, *, regions: Sequence[Region] | None = None,
-                   language: str | None = None,
-                   progress: FractionCallback | None = None) -> Transcript:
-        audio = _check_audio(audio)
-        model = self._load()
-        t0 = time.monotonic()
+    def _chunk(self, model, chunk, offset, lang, cb):
+        res = model.transcribe(chunk, language=lang, word_timestamps=True,
+                               fp16=self.device == "cuda", verbose=None,
+                               condition_on_previous_text=False,
+                               beam_size=self.beam_size if self.beam_size > 1 else None)
+        out = []
+        for s in res.get("segments", []):
+            words = tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset,
+                               str(w["word"]).strip(), float(w.get("probability", 1.0)))
+                          for w in s.get("words", []) or [])
+            out.append(Segment(float(s["start"]) + offset, float(s["end"]) + offset,
+                               str(s["text"]).strip(), words,
+                               float(s.get("avg_logprob", 0.0)),
+                               float(s.get("no_speech_prob", 0.0))))
+            cb(float(s["end"]))
+        return out, res.get("language"), 1.0
 
-        def one(chunk: np.ndarray, offset: float, lang: str | None,
-                cb: Callable[[float], None]) -> tuple[list[Segment], str | None, float]:
-            res = model.transcribe(chunk, language=lang, word_timestamps=True,
-                                   fp16=self.device == "cuda", verbose=None,
-                                   condition_on_previous_text=False,
-                                   beam_size=self.beam_size if self.beam_size > 1 else None)
-            out = []
-            for s in res.get("segments", []):
-                words = tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset,
-                                   str(w["word"]).strip(), float(w.get("probability", 1.0)))
-                              for w in s.get("words", []) or [])
-                out.append(Segment(float(s["start"]) + offset, float(s["end"]) + offset,
-                                   str(s["text"]).strip(), words,
-                                   float(s.get("avg_logprob", 0.0)),
-                                   float(s.get("no_speech_prob", 0.0))))
-                cb(float(s["end"]))
-            return out, res.get("language"), 1.0
-
-        segments, lang, prob, seconds = _run_regions(audio, regions, language, progress, one)
-        return Transcript(segments, lang, prob, seconds, time.monotonic() - t0,
-                          "openai", self.model_name)
 
 
 # --------------------------------------------------------------------------- factory
