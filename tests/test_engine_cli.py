@@ -176,6 +176,31 @@ def test_sync_gap_fill_original_plays_the_original_in_the_cut(films, tmp_path):
     assert listing(tmp_path) == ["filled.mkv"]
 
 
+@pytest.mark.slow
+def test_sync_flac_dub_renders_a_whole_file_then_muxes(films, tmp_path):
+    """A FLAC dub (also what DTS/TrueHD dubs become) is rendered to a file before the mux,
+    so its header keeps the length and MD5; in sync like the streamed codecs."""
+    d = films["dir"]
+    dub = tmp_path / "dub_flac.mkv"
+    truth = mf.make_dub(dub, films["bed"], d / "voices_dub.wav", lead_in=1.5, cut=CUT,
+                        audio_codec=["-c:a", "flac"], language="spa")
+    out, rep = tmp_path / "out.mkv", tmp_path / "r.json"
+    rc, _, stderr = run_cli(["sync", films["film"].path, dub, "-o", out,
+                             "--report", rep, "-q"])
+    assert rc == 0, stderr
+    report = json.loads(rep.read_text())
+    assert report["render"] == {"reencoded": True, "codec": "flac"}
+    assert "render" in report["timings"] and "render_mux" not in report["timings"]
+    _check_impulses(films, out, truth)
+    flac = tmp_path / "dub.flac"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(out), "-map", "0:a:1",
+                    "-c", "copy", str(flac)], check=True)
+    info = flac.read_bytes()[8:42]
+    assert int.from_bytes(info[14:18], "big") > 0 and info[18:34] != bytes(16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.flac", "dub_flac.mkv",
+                                                          "out.mkv", "r.json"]
+
+
 def run_module(args: list, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m app ...` as a user runs it (the real stdout and stderr)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -401,6 +401,29 @@ def test_render_failure_leaves_nothing(media_dir, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def _streaminfo(path: Path, tmp: Path) -> tuple[int, str]:
+    """(total samples, MD5 hex) from the FLAC header of a file's dub track."""
+    flac = tmp / "dub.flac"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:1",
+                    "-c", "copy", str(flac)], check=True)
+    si = flac.read_bytes()[8:42]
+    return ((si[13] & 0x0F) << 32) | int.from_bytes(si[14:18], "big"), si[18:34].hex()
+
+
+def test_flac_is_written_whole_before_the_mux(media_dir, original, tmp_path):
+    """FLAC's header (length, MD5) is completed at the end of a seekable file: streamed
+    into the mux it would stay blank, so FLAC renders go to a file first."""
+    tm = _two_segment_map()
+    assert not R.plan_render(_dub(media_dir, "flac", [1.0]), _stream("flac"), tm,
+                             tmp_path).streamable
+    assert R.plan_render(_dub(media_dir, "ac3", [1.0]), _stream("ac3"), tm, tmp_path).streamable
+    dub = _dub(media_dir, "flac", [1.0])
+    track = R.run_plan(R.plan_render(dub, dub.audio[0], tm, tmp_path), tm.orig_duration)
+    mux(original, track, tmp_path / "out.mkv", language="spa", title="t")
+    total, md5 = _streaminfo(tmp_path / "out.mkv", tmp_path)
+    assert total == round(tm.orig_duration * SR) and md5 != "0" * 32
+
+
 def test_streamed_render_failure_leaves_nothing(media_dir, original, tmp_path):
     """A render that dies while streamed into the mux fails the mux: no output file and
     no temporary file (the mux must not finish a film with a short dub track)."""

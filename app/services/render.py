@@ -448,6 +448,12 @@ class RenderPlan:
     producer: list[str] | None = None
     encoder: list[str] | None = None
 
+    @property
+    def streamable(self) -> bool:
+        """Whether the encoder can write straight into the mux: not FLAC, whose header
+        (STREAMINFO: length, MD5) is completed only at the end of a seekable file."""
+        return self.producer is not None and self.track.codec != "flac"
+
     def stages(self, to_pipe: bool = False) -> list[list[str]]:
         """The argvs to run piped together; `to_pipe`: the encoder writes its Matroska to
         stdout instead of `track.path`, for a mux reading it as it comes."""
@@ -523,6 +529,13 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
     """
     plan = plan_render(dub, dub_stream, tmap, out_dir, gap_fill=gap_fill, original=original,
                        orig_stream=orig_stream, stretch=stretch, force_reencode=force_reencode)
+    return run_plan(plan, tmap.orig_duration, progress)
+
+
+def run_plan(plan: RenderPlan, duration: float,
+             progress: Callable[[float], None] | None = None) -> RenderedTrack:
+    """Carry out a plan into its file (nothing to do for a copied dub); `duration`: the
+    output's length in seconds, for progress. Nothing is left behind on failure."""
     if plan.producer is None:
         if progress is not None:
             progress(1.0)
@@ -530,7 +543,7 @@ def render_dub(dub: MediaInfo, dub_stream: StreamInfo, tmap: TimeMap, out_dir: P
     out = plan.track.path
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_ffmpeg_pipe(*plan.stages(), progress=progress, duration=tmap.orig_duration)
+        run_ffmpeg_pipe(*plan.stages(), progress=progress, duration=duration)
     except BaseException:
         out.unlink(missing_ok=True)
         raise

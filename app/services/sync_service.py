@@ -357,7 +357,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
 
     if write:
         from app.services.mux import mux
-        from app.services.render import plan_render
+        from app.services.render import plan_render, run_plan
         out = Path(req.output)  # type: ignore[arg-type]
         out.parent.mkdir(parents=True, exist_ok=True)
         work_root = settings.work_dir or out.parent
@@ -367,7 +367,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             plan = plan_render(dub, d_stream, tmap, work, gap_fill=gap_fill,
                                original=orig, orig_stream=o_stream)
             track = plan.track
-            if plan.producer is not None:
+            if plan.streamable:
                 # Re-encoded: the filter graph, the encoder and the mux run at once, piped
                 # (the mux reads the track as it is encoded): one stage, "render_mux".
                 with timer.stage("render_mux"):
@@ -378,7 +378,14 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                         progress=rep.stage_callback("render", msg))
                     rep.update("mux", 1.0, msg)
             else:
-                rep.update("render", 1.0, "the dub's own packets are kept (no re-encode)")
+                if plan.producer is not None:       # FLAC: the whole file first
+                    with timer.stage("render"):
+                        msg = "re-timing the dubbed audio"
+                        rep.update("render", 0.0, msg)
+                        track = run_plan(plan, tmap.orig_duration,
+                                         rep.stage_callback("render", msg))
+                else:
+                    rep.update("render", 1.0, "the dub's own packets are kept (no re-encode)")
                 with timer.stage("mux"):
                     rep.update("mux", 0.0, "writing the MKV")
                     mux(orig, track, out, language=dub_tag, title=title,
