@@ -63,6 +63,20 @@ def test_ac3_halves_match_within_the_decoders_dither(tmp_path, monkeypatch):
     assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("name,codec", [
+    ("aac.mp4", ["-c:a", "aac", "-b:a", "192k"]),               # sample-exact timestamps
+    ("aac44.mkv", ["-c:a", "aac", "-ar", "44100"]),             # ms timestamps, 23.2 ms frames
+])
+def test_lossy_halves_join_without_falling_back(tmp_path, monkeypatch, name, codec):
+    t = _track(tmp_path / name, codec)
+    one = E.track_envelope(t, t.audio[0], bed_only=False, split=False)
+    starts = _spy(monkeypatch)
+    two = E.track_envelope(t, t.audio[0], bed_only=False, split=True)
+    assert len(starts) == 2 and len(two.env) == len(one.env)
+    k = len(one.env) // 2
+    assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.999
+
+
 def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, caplog):
     """Simulate a container whose timestamps lie: the second half starts 30 ms late."""
     s = flac.audio[0]
