@@ -599,3 +599,17 @@ def test_scan_in_two_threads_finds_what_one_finds():
     best2 = np.array([w.peaks[0].lag for w in two])
     assert np.all(np.abs(best1 - best2) < 0.005)
     assert np.median(np.abs(best1 - (-5.0))) < 0.01          # the true offset
+
+
+def test_fine_scorer_correlations_match_a_direct_computation():
+    """Running sums give each start's Pearson correlation, whether the starts are
+    consecutive or scattered (even when scattered ones span exactly len - 1)."""
+    rng = np.random.default_rng(5)
+    o = rng.standard_normal(6000).astype(np.float32) + 3.0
+    w = rng.standard_normal(400)
+    w -= w.mean()
+    sc = A.FineScorer(o)
+    for starts in (np.arange(100, 131), np.array([10, 5000, 12]), np.array([100, 101, 101, 103]),
+                   rng.integers(0, 5500, 96)):
+        want = [np.corrcoef(o[j:j + 400].astype(np.float64), w)[0, 1] for j in starts]
+        np.testing.assert_allclose(sc._ncc_at(w, starts), want, atol=1e-6)

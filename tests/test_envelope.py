@@ -2,6 +2,7 @@
 half that does not start where its timestamps say is caught and decoded in one pass."""
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -77,21 +78,73 @@ def test_lossy_halves_join_without_falling_back(tmp_path, monkeypatch, name, cod
     assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.999
 
 
-def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, caplog):
-    """Simulate a container whose timestamps lie: the second half starts 30 ms late."""
-    s = flac.audio[0]
-    one = E.track_envelope(flac, s, bed_only=False, split=False)
+def _lying(monkeypatch, lies: list[float]) -> list:
+    """iter_audio whose n-th seek lands lies[n] s later than asked (a container whose
+    timestamps are off); returns the starts asked for."""
     real, calls = media.iter_audio, []
 
     def lying(path, stream, *, start=None, **kw):
         calls.append(start)
-        return real(path, stream, start=start + 0.03 if start else start, **kw)
+        if start:
+            start += lies[min(len(lies), sum(1 for c in calls if c)) - 1]
+        return real(path, stream, start=start, **kw)
 
     monkeypatch.setattr(media, "iter_audio", lying)
+    return calls
+
+
+def test_a_half_a_little_off_is_decoded_again_from_the_right_place(flac, monkeypatch, caplog):
+    """Rounded timestamps put every seek 30 ms late: the second half is decoded again
+    from the measured place, and the envelope is the single pass's."""
+    caplog.set_level(logging.INFO, logger="app.services.envelope")
+    s = flac.audio[0]
+    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    calls = _lying(monkeypatch, [0.03])
     got = E.track_envelope(flac, s, bed_only=False, split=True)
-    assert len(calls) == 3 and calls[-1] is None          # two halves, then one pass
+    assert len(calls) == 3 and calls[2] == pytest.approx(18.0 - 0.03, abs=1e-4)
+    assert "decoding it again" in caplog.text
+    np.testing.assert_allclose(got.env, one.env, atol=1e-3 * float(np.abs(one.env).max()))
+
+
+def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, caplog):
+    """Seeks that land somewhere else each time: one pass (the halves are never joined)."""
+    s = flac.audio[0]
+    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    calls = _lying(monkeypatch, [0.03, 0.01])
+    got = E.track_envelope(flac, s, bed_only=False, split=True)
+    assert len(calls) == 4 and calls[-1] is None          # halves, the retry, one pass
     assert "does not start where its timestamps say" in caplog.text
     np.testing.assert_array_equal(got.env, one.env)
+
+
+def test_silence_where_the_halves_meet_means_one_pass(tmp_path, monkeypatch, caplog):
+    """Nothing to compare the halves on: they are not trusted."""
+    path = tmp_path / "quiet.mkv"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "anoisesrc=d=40:c=pink:a=0.3:r=48000:seed=7,"
+                    "volume=enable='between(t,15,25)':volume=0", "-ac", "2", "-c:a", "flac",
+                    str(path)], check=True)
+    t = media.probe(path)
+    starts = _spy(monkeypatch)
+    got = E.track_envelope(t, t.audio[0], bed_only=False, split=True)
+    assert len(starts) == 3 and starts[-1] is None
+    assert "silent where the halves meet" in caplog.text
+    assert len(got.env) > 3900
+
+
+def test_a_half_that_fails_to_decode_means_one_pass(flac, monkeypatch, caplog):
+    real, calls = media.iter_audio, []
+
+    def broken(path, stream, *, start=None, **kw):
+        calls.append(start)
+        if start:
+            raise media.MediaError("simulated: ffmpeg could not seek")
+        return real(path, stream, start=start, **kw)
+
+    monkeypatch.setattr(media, "iter_audio", broken)
+    got = E.track_envelope(flac, flac.audio[0], bed_only=False, split=True)
+    assert calls[-1] is None and "decoding in halves failed" in caplog.text
+    assert len(got.env) > 3900
 
 
 def test_slip():

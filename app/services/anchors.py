@@ -363,7 +363,7 @@ class FineScorer:
         segments' sums come from running sums, so no segment is copied when `starts` are
         consecutive (one sliding dot product) and only once otherwise."""
         n = len(w)
-        if len(starts) > 1 and starts[-1] - starts[0] == len(starts) - 1:
+        if len(starts) > 1 and bool(np.all(np.diff(starts) == 1)):
             dots = np.correlate(self.o[starts[0]:starts[-1] + n], w, mode="valid")
         else:
             dots = sliding_window_view(self.o, n)[starts] @ w

@@ -9,21 +9,24 @@ as two halves at once, each by its own ffmpeg:
   * the second seeks to PRE_S before the split (decoder and resampler warm-up) and its
     first PRE_S of frames are dropped, so frame K onwards equal a single pass's;
   * the two overlap by PRE_S + CHECK_S, where their samples are compared: the second half
-    must start where its timestamps say, within MAX_SLIP samples, or the track is decoded
-    again in one pass. Only containers with trustworthy timestamps are split (Matroska,
-    MP4/MOV); a capture with timestamp jumps (MPEG-TS) or an AVI decodes in one pass.
+    must start where its timestamps say, within MAX_SLIP samples (a few samples off, as
+    rounded timestamps give, it is decoded again from the corrected place), the first must
+    hold as many samples as its length in time (a timestamp jump breaks that); otherwise,
+    or when the overlap is silent (nothing to compare), or when a half fails to decode,
+    the track is decoded again in one pass. Only containers with trustworthy timestamps
+    are split (Matroska, MP4/MOV); MPEG-TS captures and AVI decode in one pass.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from app.errors import InputError
+from app.errors import InputError, MediaError
 from app.services import features as F
 from app.services import media
 
@@ -31,8 +34,8 @@ logger = logging.getLogger(__name__)
 
 SPLIT_MIN_S = 600.0       # tracks shorter than this decode in one pass
 PRE_S = 2.0               # decoded before the split by the second half, then dropped
-CHECK_S = 1.0             # decoded after the split by the first half, for the check
-MAX_SLIP = 16             # samples (1 ms at 16 kHz) the halves may disagree by
+CHECK_S = 4.0             # decoded after the split by the first half, for the check
+MAX_SLIP = 2              # samples (0.125 ms at 16 kHz) the halves may disagree by
 _SEARCH = 800             # samples searched each way when comparing the halves
 _SPLIT_FORMATS = ("matroska", "webm", "mov", "mp4", "m4a")
 
@@ -141,51 +144,85 @@ def quiet(x: np.ndarray) -> bool:
     return len(x) == 0 or float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) < 1e-4
 
 
+class _Abandoned(Exception):
+    """Raised in a half's progress callback when the other half failed."""
+
+
 def _two_halves(info, stream, bed_only, report) -> TrackEnvelope | None:
     sr, hop, win = media.ANALYSIS_RATE, F.HOP, F.WIN
     k = int(info.duration / 2 * F.FRAME_RATE)               # split frame
     split = k * hop                                         # its first sample
     pre, check = int(PRE_S * sr), int(CHECK_S * sr)
-    # t = 0 of the analysis is the stream's first sample; a seek counts from the file's
-    # start, where the audio may begin later
-    audio_rel = max(0.0, stream.start_time - info.start_time)
+    # Analysis sample 0 is the stream's first decoded sample, at pts max(start, 0) (an
+    # Opus stream starts at minus its pre-skip, which the decoder drops); a seek counts
+    # from the file's start.
+    start_b = (split - pre) / sr + max(stream.start_time, 0.0) - info.start_time
+    head = (split + check + _SEARCH) / sr + 0.1             # first half's length (s)
     done = [0, 0]
     lock = threading.Lock()
+    stop = threading.Event()
     total = max(1.0, info.duration * sr)
 
     def count(i):
         def f(n):
+            if stop.is_set():
+                raise _Abandoned
             with lock:
                 done[i] = n
                 report(min(1.0, sum(done) / total))
         return f
 
-    with ThreadPoolExecutor(2, thread_name_prefix="half") as ex:
-        # first half: frames 0..k-1 (frame k-1 ends at split - hop + win); then the check
-        fa = ex.submit(_decode_part, info, stream, bed_only, None,
-                       (split + check + _SEARCH) / sr + 0.1, split - hop + win,
-                       (split - pre // 2, split + check), count(0))
-        fb = ex.submit(_decode_part, info, stream, bed_only, (split - pre) / sr + audio_rel,
-                       None, None, (pre // 2 - _SEARCH, pre + check + _SEARCH), count(1))
-        first, second = fa.result(), fb.result()
+    try:
+        with ThreadPoolExecutor(2, thread_name_prefix="half") as ex:
+            # first half: frames 0..k-1 (frame k-1 ends at split - hop + win), then the check
+            fa = ex.submit(_decode_part, info, stream, bed_only, None, head,
+                           split - hop + win, (split - pre // 2, split + check), count(0))
+            fb = ex.submit(_decode_part, info, stream, bed_only, start_b, None, None,
+                           (pre // 2 - _SEARCH, pre + check + _SEARCH), count(1))
+            wait([fa, fb], return_when=FIRST_EXCEPTION)
+            if fa.exception() is not None or fb.exception() is not None:
+                stop.set()                      # the other half stops at its next block
+            errors = [f.exception() for f in (fa, fb)]
+            failed = [e for e in errors if e is not None and not isinstance(e, _Abandoned)]
+            if failed:
+                raise failed[0]
+            first, second = fa.result(), fb.result()
+    except MediaError as e:
+        logger.warning("%s: decoding in halves failed (%s): one pass instead",
+                       info.path.name, str(e).splitlines()[0])
+        return None
     env_a, _ = first.extractor.finish()
     env_b, _ = second.extractor.finish()
     drop = pre // hop
-    if len(env_a) != k or len(env_b) <= drop:
-        logger.warning("%s: the halves decoded short (%d/%d frames, %d): one pass instead",
-                       info.path.name, len(env_a), k, len(env_b))
+    # Timestamps that jump (or a stream that ends early) make the first half, cut by
+    # time, decode more or fewer samples than its length says (beyond 2 ms: rounding):
+    # the seek cannot be trusted.
+    expected = round(head * sr)
+    if len(env_a) != k or len(env_b) <= drop or abs(first.samples - expected) > sr // 500:
+        logger.warning("%s: the halves do not add up (%d/%d frames, %d samples for %d): "
+                       "one pass instead", info.path.name, len(env_a), k, first.samples,
+                       expected)
         return None
     if quiet(first.kept):
-        # silence at the split: nothing to compare; the container's timestamps are trusted
-        logger.info("%s: halves joined at %.1f s unchecked (silent there)", info.path.name,
-                    split / sr)
-    else:
-        lag = slip(first.kept, second.kept, _SEARCH)
-        if lag is None or abs(lag) > MAX_SLIP:
-            logger.warning("%s: the second half does not start where its timestamps say "
-                           "(%s): decoding in one pass", info.path.name,
-                           "no match" if lag is None else f"{lag} samples off")
-            return None
+        logger.warning("%s: silent where the halves meet, nothing to check them on: one "
+                       "pass instead", info.path.name)
+        return None
+    lag = slip(first.kept, second.kept, _SEARCH)
+    if lag is not None and abs(lag) > MAX_SLIP:
+        # Timestamps rounded to the container's clock (Matroska: 1 ms) can put the seek a
+        # few samples off, the same way at every packet: seek again, corrected, once.
+        logger.info("%s: second half %d samples off its timestamps: decoding it again "
+                    "from %.4f s", info.path.name, lag, start_b + lag / sr)
+        start_b += lag / sr
+        second = _decode_part(info, stream, bed_only, start_b, None, None,
+                              (pre // 2 - _SEARCH, pre + check + _SEARCH), count(1))
+        env_b, _ = second.extractor.finish()
+        lag = slip(first.kept, second.kept, _SEARCH) if len(env_b) > drop else None
+    if lag is None or abs(lag) > MAX_SLIP:
+        logger.warning("%s: the second half does not start where its timestamps say "
+                       "(%s): decoding in one pass", info.path.name,
+                       "no match" if lag is None else f"{lag} samples off")
+        return None
     env = np.concatenate([env_a, env_b[drop:]])
     bands = np.concatenate([first.extractor.bands(), second.extractor.bands()[drop:]])
     report(1.0)
