@@ -347,21 +347,18 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
 Z_TRACK = 9.0                     # a tracked offset this strong needs no global search
 
 
-class FineScorer:
-    """Scores a dub window at given offsets on the 100 Hz envelopes, as a z-score
-    against the window's correlation with random places of the original."""
+class RunningPearson:
+    """Pearson correlations of short windows with a reference at chosen lags, from the
+    reference's running sums: no segment is copied when the lags are consecutive (one
+    sliding dot product) and each only once otherwise."""
 
-    def __init__(self, orig_f: np.ndarray, n_random: int = 96, seed: int = 0):
-        self.o = orig_f.astype(np.float64)
-        self.rng = np.random.default_rng(seed)
-        self.n_random = n_random
+    def __init__(self, ref: np.ndarray):
+        self.o = np.asarray(ref, dtype=np.float64)
         self.csum = np.concatenate([[0.0], np.cumsum(self.o)])
         self.csum2 = np.concatenate([[0.0], np.cumsum(self.o ** 2)])
 
-    def _ncc_at(self, w: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Pearson correlation of `w` with o[j : j + len(w)] for each j in `starts`; the
-        segments' sums come from running sums, so no segment is copied when `starts` are
-        consecutive (one sliding dot product) and only once otherwise."""
+    def at(self, w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Correlation of `w` with ref[j : j + len(w)] for each j in `starts`."""
         n = len(w)
         if len(starts) > 1 and bool(np.all(np.diff(starts) == 1)):
             dots = np.correlate(self.o[starts[0]:starts[-1] + n], w, mode="valid")
@@ -372,6 +369,23 @@ class FineScorer:
         num = dots - s1 / n * w.sum()
         den = np.sqrt(np.maximum(s2 - s1 ** 2 / n, 0.0) * (w ** 2).sum()) + 1e-9
         return num / den
+
+
+class FineScorer:
+    """Scores a dub window at given offsets on the 100 Hz envelopes, as a z-score
+    against the window's correlation with random places of the original."""
+
+    def __init__(self, orig_f: np.ndarray | RunningPearson, n_random: int = 96,
+                 seed: int = 0):
+        # a RunningPearson may be shared: scorers in several threads only read it
+        self._pearson = (orig_f if isinstance(orig_f, RunningPearson)
+                         else RunningPearson(orig_f))
+        self.o = self._pearson.o
+        self.rng = np.random.default_rng(seed)
+        self.n_random = n_random
+
+    def _ncc_at(self, w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        return self._pearson.at(w, starts)
 
     def noise(self, w: np.ndarray) -> tuple[float, float]:
         hi = len(self.o) - len(w)
@@ -431,9 +445,10 @@ def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
     parts = [starts[len(starts) * i // n: len(starts) * (i + 1) // n] for i in range(n)]
     done = [0] * n
     lock = threading.Lock()
+    pearson = RunningPearson(orig_f)
 
     def scan(i: int) -> list[WindowMatch]:
-        scorer = FineScorer(orig_f, seed=i)
+        scorer = FineScorer(pearson, seed=i)
         active: list[float] = []
         out: list[WindowMatch] = []
         for n_done, a in enumerate(parts[i]):

@@ -29,6 +29,7 @@ import numpy as np
 from app.errors import InputError, MediaError
 from app.services import features as F
 from app.services import media
+from app.services.anchors import RunningPearson
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +125,7 @@ def slip(first: np.ndarray, second: np.ndarray, search: int) -> int | None:
     if len(first) < 1000 or len(second) != len(first) + 2 * search or quiet(first):
         return None
     a = first.astype(np.float64) - first.mean()
-    energy = float(np.sqrt((a ** 2).sum()))
-    b = second.astype(np.float64)
-    c = np.correlate(b, a, mode="valid")                    # lag -search .. +search
-    csum = np.concatenate([[0.0], np.cumsum(b)])
-    csum2 = np.concatenate([[0.0], np.cumsum(b ** 2)])
-    m = len(a)
-    s1 = csum[m:] - csum[:-m]
-    var = np.maximum(csum2[m:] - csum2[:-m] - s1 ** 2 / m, 1e-12)
-    ncc = c / (energy * np.sqrt(var))
+    ncc = RunningPearson(second).at(a, np.arange(2 * search + 1))  # lag -search .. +search
     j = int(np.argmax(ncc))
     if ncc[j] < 0.9:
         return None
