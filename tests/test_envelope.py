@@ -60,7 +60,10 @@ def test_ac3_halves_match_within_the_decoders_dither(tmp_path, monkeypatch):
     assert len(starts) == 2
     assert len(one.env) == len(two.env)
     k = len(one.env) // 2
-    np.testing.assert_array_equal(two.env[:k], one.env[:k])          # first half: same decode
+    # First half: the same decode. Not bit-equal across processors: the decoder's dither
+    # and the float paths (AVX2 vs AVX-512) move a few values by ~1e-6 of the envelope.
+    tol = 1e-4 * float(np.abs(one.env).max())
+    np.testing.assert_allclose(two.env[:k], one.env[:k], rtol=0, atol=tol)
     assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.99
 
 
@@ -114,7 +117,9 @@ def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, cap
     got = E.track_envelope(flac, s, bed_only=False, split=True)
     assert len(calls) == 4 and calls[-1] is None          # halves, the retry, one pass
     assert "does not start where its timestamps say" in caplog.text
-    np.testing.assert_array_equal(got.env, one.env)
+    # One pass both times: the same decode, to float rounding (stated tolerance).
+    np.testing.assert_allclose(got.env, one.env, rtol=0,
+                               atol=1e-4 * float(np.abs(one.env).max()))
 
 
 def test_silence_where_the_halves_meet_means_one_pass(tmp_path, monkeypatch, caplog):

@@ -48,6 +48,10 @@ class Alignment:
     scan: AudioScan | None = None
     # Dub stretches (s) the audio matched nowhere, HOLE_MIN_S or longer.
     holes: list[tuple[float, float]] = field(default_factory=list)
+    # The dub's audio windows that have sound, and of them the ones the decode matched:
+    # (dub_t, offset). What the evidence judge (evidence.py) counts against the map.
+    windows_active: int = 0
+    windows_matched: tuple[tuple[float, float], ...] = ()
 
 
 def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> list[fit.Slot]:
@@ -210,12 +214,14 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     segs = tuple(Segment(s.dub_start, s.dub_end, s.orig_start, speed, round(c, 3), r.n)
                  for s, c, r in zip(tmap_segments, seg_conf, runs))
     tmap = TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
-    matched_t = [sl.dub_t for i, sl in enumerate(slots)
-                 if sl.source == "audio" and dec.choice and dec.choice[i] >= 0]
-    holes = find_holes(matched_t, dub_duration, WIN_S / 2) if use_audio else \
+    matched = tuple((sl.dub_t, dec.clusters[dec.choice[i]]) for i, sl in enumerate(slots)
+                    if sl.source == "audio" and dec.choice and dec.choice[i] >= 0)
+    holes = find_holes([t for t, _ in matched], dub_duration, WIN_S / 2) if use_audio else \
         [(0.0, dub_duration)]
     diag["holes"] = [[round(a, 1), round(b, 1)] for a, b in holes]
-    return Alignment(tmap, anchors_out, diag, new_scan, holes)
+    return Alignment(tmap, anchors_out, diag, new_scan, holes,
+                     windows_active=sum(1 for sl in slots if sl.source == "audio" and sl.cands),
+                     windows_matched=matched)
 
 
 def find_holes(matched_t: list[float], duration: float, half: float,

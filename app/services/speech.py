@@ -454,7 +454,8 @@ def speech_anchors(orig: np.ndarray, dub: np.ndarray, sr: int, settings,
         "orig_transcribe_s": round(t_orig.elapsed, 2), "dub_transcribe_s": round(t_dub.elapsed, 2),
         "embed_s": round(embed_s, 3), "total_s": round(time.monotonic() - t_start, 2),
     }
-    return SpeechResult(anchors, pairs, t_orig.language, t_dub.language, timings)
+    return SpeechResult(anchors, pairs, t_orig.language, t_dub.language, timings,
+                        dub_lines=tuple((p.start, p.end, p.text) for p in d_ph))
 
 
 def _region_seconds(regions: Sequence[tuple[float, float]] | None, duration: float) -> float:

@@ -18,11 +18,13 @@ on the timeline of the array given (region offsets are added back).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -314,8 +316,12 @@ class _WhisperBackend:
         self.name = f"{self.backend}:{model}"
         self._model = None
         self._lock = threading.Lock()
+        # The same audio heard again (one original with several dubs, a batch, a retry
+        # in the same process) is not transcribed again: keyed by the samples themselves.
+        self._memo: OrderedDict[tuple, Transcript] = OrderedDict()
 
     label = ""                    # Transcript.backend
+    MEMO_SIZE = 16                # transcripts kept (a few kB each), keyed by content
 
     def _load(self):
         raise NotImplementedError
@@ -330,6 +336,16 @@ class _WhisperBackend:
                    language: str | None = None,
                    progress: FractionCallback | None = None) -> Transcript:
         audio = _check_audio(audio)
+        key = (hashlib.blake2b(memoryview(np.ascontiguousarray(audio)).cast("B"),
+                               digest_size=20).hexdigest(), len(audio),
+               tuple(map(tuple, regions)) if regions is not None else None, language)
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+        if hit is not None:
+            _safe_progress(progress, 1.0)
+            return hit
         model = self._load()
         t0 = time.monotonic()
 
@@ -337,8 +353,13 @@ class _WhisperBackend:
             return self._chunk(model, chunk, offset, lang, cb)
 
         segments, lang, prob, seconds = _run_regions(audio, regions, language, progress, one)
-        return Transcript(segments, lang, prob, seconds, time.monotonic() - t0,
-                          self.label, self.model_name)
+        out = Transcript(segments, lang, prob, seconds, time.monotonic() - t0,
+                         self.label, self.model_name)
+        with self._lock:
+            self._memo[key] = out
+            while len(self._memo) > self.MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return out
 
 
 class FasterWhisperTranscriber(_WhisperBackend):

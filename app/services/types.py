@@ -46,6 +46,9 @@ class SpeechResult:
     orig_language: str | None       # Whisper code, e.g. "en"
     dub_language: str | None
     timings: dict[str, float] = field(default_factory=dict)  # e.g. rtf per track
+    # Every sentence Whisper heard on the dub (start, end, text), paired or not: what a
+    # speech-placed map has to account for (app.services.evidence).
+    dub_lines: tuple[tuple[float, float, str], ...] = ()
 
 
 @dataclass(frozen=True)
