@@ -1,6 +1,7 @@
 """Command line: `python -m app sync|analyze ...` (also `./start.sh cli ...`).
 
-Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream...);
+Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream, silent
+audio, an output or report folder that cannot be written...);
 3 refused: the files do not seem to be the same film (nothing written);
 4 other failure (ffmpeg, model); 130 interrupted.
 """
@@ -154,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {e}", file=sys.stderr)
         return EXIT_REFUSED
     except SyncDubError as e:
+        bar.close()
+        print(f"failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:            # a disk that fills or goes away mid-run: no traceback
         bar.close()
         print(f"failed: {e}", file=sys.stderr)
         return EXIT_FAILED

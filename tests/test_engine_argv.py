@@ -26,31 +26,43 @@ def test_extract_args_stereo():
 
 
 def test_extract_args_stereo_bed_only_keeps_both_channels():
-    assert media.extract_args(Path("a.mkv"), _audio(index=2), bed_only=True) == [
-        "-i", "a.mkv", "-map", "0:2", "-vn", "-sn", "-dn",
+    assert media.extract_args(Path("/m/a.mkv"), _audio(index=2), bed_only=True) == [
+        "-i", "/m/a.mkv", "-map", "0:2", "-vn", "-sn", "-dn",
         "-af", "pan=mono|c0=c0+c1,aresample=16000:resampler=soxr", *TAIL]
 
 
 def test_extract_args_snippet_seeks_before_the_input():
-    assert media.extract_args(Path("a.mkv"), _audio(index=1), start=61.5, duration=7.25) == [
-        "-ss", "61.500000", "-t", "7.250000", "-i", "a.mkv", "-map", "0:1", "-vn", "-sn",
+    assert media.extract_args(Path("/m/a.mkv"), _audio(index=1), start=61.5,
+                              duration=7.25) == [
+        "-ss", "61.500000", "-t", "7.250000", "-i", "/m/a.mkv", "-map", "0:1", "-vn", "-sn",
         "-dn", "-af", "pan=mono|c0=c0+c1,aresample=16000:resampler=soxr", *TAIL]
 
 
 def test_extract_args_51_bed_only_drops_the_centre():
     s = _audio(index=3, channels=6, layout="5.1(side)", codec="ac3")
-    assert media.extract_args(Path("o.mkv"), s, bed_only=True) == [
-        "-i", "o.mkv", "-map", "0:3", "-vn", "-sn", "-dn",
+    assert media.extract_args(Path("/m/o.mkv"), s, bed_only=True) == [
+        "-i", "/m/o.mkv", "-map", "0:3", "-vn", "-sn", "-dn",
         "-af", "pan=mono|c0=FL+FR+LFE+SL+SR,aresample=16000:resampler=soxr", *TAIL]
     assert "FC" not in media.extract_args(Path("o.mkv"), s, bed_only=True)[8]
 
 
 def test_extract_args_51_full_mix_and_other_rate():
     s = _audio(index=1, channels=6, layout="5.1", codec="eac3")
-    assert media.extract_args(Path("d.mka"), s, bed_only=False, rate=8000) == [
-        "-i", "d.mka", "-map", "0:1", "-vn", "-sn", "-dn",
+    assert media.extract_args(Path("/m/d.mka"), s, bed_only=False, rate=8000) == [
+        "-i", "/m/d.mka", "-map", "0:1", "-vn", "-sn", "-dn",
         "-af", "pan=mono|c0=c0+c1+c2+c3+c4+c5,aresample=8000:resampler=soxr",
         "-ac", "1", "-ar", "8000", "-f", "f32le", "pipe:1"]
+
+
+@pytest.mark.parametrize("name", ["-x.mkv", "a:b.mkv", "pipe:1", "-"])
+def test_paths_reach_ffmpeg_as_absolute_paths(name, tmp_path, monkeypatch):
+    """A relative name that looks like an option (`-x.mkv`) or a protocol (`a:b.mkv`)
+    reaches ffmpeg as an absolute path, which it takes for a plain file."""
+    monkeypatch.chdir(tmp_path)
+    want = str(tmp_path / name)
+    assert media.ff_path(Path(name)) == want and media.ff_path(name) == want
+    args = media.extract_args(Path(name), _audio())
+    assert args[args.index("-i") + 1] == want
 
 
 @pytest.mark.parametrize("channels,layout,bed_only,want", [

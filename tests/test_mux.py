@@ -15,7 +15,7 @@ from tests.test_render_media import (click_signal, decode, ffprobe, find_clicks,
                                      write_audio)
 
 
-def _info(*streams: StreamInfo, path: str = "in/film.mp4") -> MediaInfo:
+def _info(*streams: StreamInfo, path: str = "/in/film.mp4") -> MediaInfo:
     return MediaInfo(Path(path), "mov,mp4", 100.0, 0.0, tuple(streams))
 
 
@@ -34,11 +34,11 @@ def test_temp_path():
 
 
 def test_mux_args_reencoded_track():
-    track = RenderedTrack(Path("w/dub.ac3.mka"), "ac3", 6, 0.0, True)
+    track = RenderedTrack(Path("/w/dub.ac3.mka"), "ac3", 6, 0.0, True)
     assert M.mux_args(ORIG, track, Path("/o/.x.part.mkv"), language="spa",
                       title="Spanish (SyncDub)") == [
-        "-y", "-thread_queue_size", "512", "-i", "in/film.mp4",
-        "-thread_queue_size", "512", "-i", "w/dub.ac3.mka",
+        "-y", "-thread_queue_size", "512", "-i", "/in/film.mp4",
+        "-thread_queue_size", "512", "-i", "/w/dub.ac3.mka",
         "-map", "0:0", "-map", "0:1", "-map", "0:2", "-map", "0:3", "-map", "0:5",
         "-map", "0:6", "-map", "1:0",
         "-map_metadata", "0", "-map_chapters", "0", "-c", "copy", "-c:s:0", "srt",
@@ -48,24 +48,24 @@ def test_mux_args_reencoded_track():
 
 
 def test_mux_args_copied_track_negative_delay_and_default():
-    track = RenderedTrack(Path("d/dub.avi"), "mp3", 2, -1.5, False, stream_index=1,
+    track = RenderedTrack(Path("/d/dub.avi"), "mp3", 2, -1.5, False, stream_index=1,
                           duration_s=98.25)
     orig = _info(_s(0, "video", "h264"), _s(1, "audio", "dts"))
-    assert M.mux_args(orig, track, Path("o.mkv"), language="fre", title="French (SyncDub)",
+    assert M.mux_args(orig, track, Path("/o.mkv"), language="fre", title="French (SyncDub)",
                       dub_default=True) == [
-        "-y", "-thread_queue_size", "512", "-i", "in/film.mp4", "-t", "98.250000",
-        "-itsoffset", "-1.500000", "-thread_queue_size", "512", "-i", "d/dub.avi", "-map", "0:0", "-map", "0:1", "-map", "1:1",
+        "-y", "-thread_queue_size", "512", "-i", "/in/film.mp4", "-t", "98.250000",
+        "-itsoffset", "-1.500000", "-thread_queue_size", "512", "-i", "/d/dub.avi", "-map", "0:0", "-map", "0:1", "-map", "1:1",
         "-map_metadata", "0", "-map_chapters", "0", "-c", "copy",
         "-disposition:a:0", "0", "-disposition:a:1", "default",
         "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=French (SyncDub)",
-        "-ss", "0", "-f", "matroska", "o.mkv"]
+        "-ss", "0", "-f", "matroska", "/o.mkv"]
 
 
 def test_mux_args_positive_delay_has_no_output_seek():
     track = RenderedTrack(Path("d.mkv"), "aac", 2, 0.25, False, stream_index=1)
     args = M.mux_args(_info(_s(0, "video", "h264")), track, Path("o.mkv"), language="spa",
                       title="t")
-    assert args[:8] == ["-y", "-thread_queue_size", "512", "-i", "in/film.mp4",
+    assert args[:8] == ["-y", "-thread_queue_size", "512", "-i", "/in/film.mp4",
                         "-itsoffset", "0.250000", "-thread_queue_size"]
     assert "-ss" not in args and "-t" not in args
 
@@ -152,11 +152,11 @@ def _same_video_and_audio(orig: Path, out: Path) -> None:
 
 
 def test_precut_args():
-    track = RenderedTrack(Path("d.mkv"), "ac3", 2, -2.25, False, stream_index=3,
+    track = RenderedTrack(Path("/d.mkv"), "ac3", 2, -2.25, False, stream_index=3,
                           duration_s=60.0)
-    assert M.precut_args(track, Path("o/.x.dub.part.mka")) == [
-        "-y", "-t", "60.000000", "-itsoffset", "-2.250000", "-i", "d.mkv", "-map", "0:3",
-        "-c", "copy", "-ss", "0", "-f", "matroska", "o/.x.dub.part.mka"]
+    assert M.precut_args(track, Path("/o/.x.dub.part.mka")) == [
+        "-y", "-t", "60.000000", "-itsoffset", "-2.250000", "-i", "/d.mkv", "-map", "0:3",
+        "-c", "copy", "-ss", "0", "-f", "matroska", "/o/.x.dub.part.mka"]
 
 
 @pytest.mark.parametrize("name", ["orig", "orig_mp4"])

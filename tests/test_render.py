@@ -217,14 +217,14 @@ def test_layout_name():
 def test_render_args():
     """The filter graph and the encoder are two processes joined by a pipe (float PCM in
     NUT keeps rate and layout), so they use both cores."""
-    assert R.render_args(Path("d.mkv"), Path("o.mkv"), "G", ["-c:a", "flac"], 48000,
-                         Path("x/out.mka")) == (
-        ["-y", "-i", "d.mkv", "-i", "o.mkv", "-filter_complex", "G", "-map", "[out]",
+    assert R.render_args(Path("/d.mkv"), Path("/o.mkv"), "G", ["-c:a", "flac"], 48000,
+                         Path("/x/out.mka")) == (
+        ["-y", "-i", "/d.mkv", "-i", "/o.mkv", "-filter_complex", "G", "-map", "[out]",
          "-c:a", "pcm_f32le", "-f", "nut", "pipe:1"],
         ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "flac", "-ar", "48000",
-         "-f", "matroska", "x/out.mka"])
-    assert R.render_args(Path("d.mkv"), None, "G", [], 44100, Path("o.mka"))[0][:4] == [
-        "-y", "-i", "d.mkv", "-filter_complex"]
+         "-f", "matroska", "/x/out.mka"])
+    assert R.render_args(Path("/d.mkv"), None, "G", [], 44100, Path("/o.mka"))[0][:4] == [
+        "-y", "-i", "/d.mkv", "-filter_complex"]
 
 
 def test_copy_placement():

@@ -39,6 +39,10 @@ CHECK_S = 4.0             # decoded after the split by the first half, for the c
 MAX_SLIP = 2              # samples (0.125 ms at 16 kHz) the halves may disagree by
 _SEARCH = 800             # samples searched each way when comparing the halves
 _SPLIT_FORMATS = ("matroska", "webm", "mov", "mp4", "m4a")
+#: An onset envelope that never rises above this is silence to the analysis: digital
+#: silence gives 0, white noise at -120 dBFS peaks at ~0.2 and at -110 dBFS at ~1.7, and
+#: any real soundtrack has onsets of 5-30. Such a track has nothing to match.
+SILENT_ONSET = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,27 @@ def track_envelope(info: media.MediaInfo, stream: media.StreamInfo, *, bed_only:
     report = progress or (lambda f: None)
     if split is None:
         split = splittable(info)
+    track = None
     if split and not keep_audio:
-        joined = _two_halves(info, stream, bed_only, report)
-        if joined is not None:
-            return joined
-    return _one_pass(info, stream, bed_only, keep_audio, report)
+        track = _two_halves(info, stream, bed_only, report)
+    if track is None:
+        track = _one_pass(info, stream, bed_only, keep_audio, report)
+    _require_sound(track, info, stream, bed_only)
+    return track
+
+
+def _require_sound(track: TrackEnvelope, info: media.MediaInfo, stream: media.StreamInfo,
+                   bed_only: bool) -> None:
+    """InputError when the whole track is silent: there is nothing to match it on (and
+    nothing to transcribe). A silent bed of a track whose dialogue was dropped (the centre
+    of a 5.1) says nothing about the dialogue, so only the full mix is judged."""
+    if bed_only and media.downmix_filter(stream, True) != media.downmix_filter(stream, False):
+        return
+    if float(np.max(track.env, initial=0.0)) < SILENT_ONSET:
+        raise InputError(f"{info.path.name!r}: its audio (stream {stream.kind_index}) is "
+                         "silent from start to end, so there is no sound to match; check "
+                         "that the file plays with sound, or choose another of its audio "
+                         "tracks if it has several")
 
 
 def _one_pass(info, stream, bed_only, keep_audio, report) -> TrackEnvelope:

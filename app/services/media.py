@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -79,6 +81,34 @@ class MediaInfo:
             raise InputError(f"{role} file {self.path.name!r} has {len(audio)} audio stream(s); "
                              f"audio track {n} does not exist (tracks count from 0)")
         return audio[n]
+
+
+def ff_path(path: Path | str) -> str:
+    """A file path as ffmpeg/ffprobe must get it: absolute, so that a name beginning with
+    `-` is never read as an option, and one holding `:` (`a:b.mkv`, `pipe:1`) never as a
+    protocol (ffmpeg takes `/...` for a plain file). Symlinks and `..` are left as given."""
+    return str(Path(path).absolute())
+
+
+def check_writable_folder(path: Path, what: str) -> None:
+    """Raise InputError unless `path` can be written: its folder exists and takes a new
+    file, or the nearest folder above it that exists does (the rest is made later).
+    Checked before any heavy work, and it leaves nothing behind (not even the folder)."""
+    folder = Path(path).absolute().parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot write the {what} {str(path)!r}: {str(existing)!r} is a "
+                         "file, not a folder; choose another place")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".syncdub-write-check-", dir=existing)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise InputError(f"cannot write the {what} {str(path)!r}: the folder "
+                         f"{str(existing)!r} cannot be written ({e.strerror or e}); choose "
+                         "a folder you can write to") from None
 
 
 def require_tools() -> None:
@@ -203,7 +233,7 @@ def run_ffmpeg_pipe(*stages: list[str], progress: Callable[[float], None] | None
 def ffprobe_json(path: Path) -> dict:
     require_tools()
     argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-            "-show_streams", "-show_chapters", str(path)]
+            "-show_streams", "-show_chapters", ff_path(path)]
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -312,7 +342,7 @@ def extract_args(path: Path, stream: StreamInfo, *, bed_only: bool = False,
     """
     seek = (["-ss", f"{start:.6f}"] if start else []) + \
         (["-t", f"{duration:.6f}"] if duration is not None else [])
-    return [*seek, "-i", str(path), "-map", f"0:{stream.index}", "-vn", "-sn", "-dn",
+    return [*seek, "-i", ff_path(path), "-map", f"0:{stream.index}", "-vn", "-sn", "-dn",
             "-af", f"{downmix_filter(stream, bed_only)},aresample={rate}:resampler=soxr",
             "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1"]
 
@@ -398,7 +428,10 @@ class AudioBuffer:
 
 def read_snippet(path: Path, stream: StreamInfo, start: float, duration: float, *,
                  bed_only: bool = False, rate: int = ANALYSIS_RATE) -> np.ndarray:
-    """A few seconds of one audio stream, mono float32 (for edge refinement)."""
+    """A few seconds of one audio stream, mono float32 (for edge refinement). A stretch
+    of no length (`duration` <= 0: a window past the file's end) is empty."""
+    if duration <= 0:
+        return np.zeros(0, np.float32)
     argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate,
                                     start=max(0.0, start), duration=duration)]
     with _FFmpegProcess(argv, text=False) as ff:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from app.services.media import (FFPROBE_TIMEOUT, MediaInfo, StreamInfo, run_ffmpeg,
+from app.services.media import (FFPROBE_TIMEOUT, MediaInfo, StreamInfo, ff_path, run_ffmpeg,
                                 run_ffmpeg_pipe)
 from app.services.render import RenderedTrack, stream_start
 
@@ -80,12 +80,12 @@ def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, langu
     # With two inputs ffmpeg reads each in its own thread through a queue of 8 packets by
     # default; a deeper queue saves most of the hand-offs (a 2-hour film: 5.3 -> 4.0 s).
     q = ["-thread_queue_size", str(THREAD_QUEUE)]
-    args = ["-y", *q, "-i", str(original.path)]
+    args = ["-y", *q, "-i", ff_path(original.path)]
     if track.duration_s is not None:
         args += ["-t", f"{track.duration_s:.6f}"]
     if abs(track.delay_s) > 5e-7:
         args += ["-itsoffset", f"{track.delay_s:.6f}"]
-    args += [*q, *(["-f", "matroska", "-i", "pipe:0"] if piped else ["-i", str(track.path)])]
+    args += [*q, *(["-f", "matroska", "-i", "pipe:0"] if piped else ["-i", ff_path(track.path)])]
     for s in kept:
         args += ["-map", f"0:{s.index}"]
     args += ["-map", f"1:{track.stream_index}"]
@@ -103,7 +103,7 @@ def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, langu
     args += [f"-metadata:s:{dub}", f"language={language}", f"-metadata:s:{dub}", f"title={title}"]
     if track.delay_s < -5e-7:
         args += ["-ss", "0"]
-    return args + ["-f", "matroska", str(out_path)]
+    return args + ["-f", "matroska", ff_path(out_path)]
 
 
 def precut_args(track: RenderedTrack, out_path: Path) -> list[str]:
@@ -112,15 +112,15 @@ def precut_args(track: RenderedTrack, out_path: Path) -> list[str]:
     args = ["-y"]
     if track.duration_s is not None:
         args += ["-t", f"{track.duration_s:.6f}"]
-    return args + ["-itsoffset", f"{track.delay_s:.6f}", "-i", str(track.path),
+    return args + ["-itsoffset", f"{track.delay_s:.6f}", "-i", ff_path(track.path),
                    "-map", f"0:{track.stream_index}", "-c", "copy", "-ss", "0",
-                   "-f", "matroska", str(out_path)]
+                   "-f", "matroska", ff_path(out_path)]
 
 
 def _first_pts(path: Path, packets: int = 64) -> list[float]:
     """pts (s) of the first packets of a file, as ffmpeg reads them (no start shift)."""
     r = subprocess.run(["ffprobe", "-v", "error", "-read_intervals", f"%+#{packets}",
-                        "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(path)],
+                        "-show_entries", "packet=pts_time", "-of", "csv=p=0", ff_path(path)],
                        capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
     out = []
     for line in r.stdout.split():
@@ -155,7 +155,7 @@ def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: 
             # the original has packets before 0 (e.g. MP4 AAC priming) that `-ss 0` would drop
             logger.info("original starts with negative timestamps: pre-cutting the dub's head")
             if source:                      # the pre-cut needs the whole track first
-                run_ffmpeg_pipe(*source[:-1], [*source[-1][:-1], str(track.path)])
+                run_ffmpeg_pipe(*source[:-1], [*source[-1][:-1], ff_path(track.path)])
                 source = None
             run_ffmpeg(precut_args(track, cut))
             track = replace(track, path=cut, stream_index=0, delay_s=stream_start(cut),

@@ -31,7 +31,8 @@ from typing import Callable
 import numpy as np
 
 from app.errors import MediaError
-from app.services.media import MediaInfo, StreamInfo, require_tools, run_ffmpeg, run_ffmpeg_pipe
+from app.services.media import (MediaInfo, StreamInfo, ff_path, require_tools, run_ffmpeg,
+                                run_ffmpeg_pipe)
 from app.services.timemap import TimeMap
 
 logger = logging.getLogger(__name__)
@@ -339,13 +340,13 @@ def render_args(dub_path: Path, orig_path: Path | None, graph: str, codec_args: 
     """ffmpeg argvs (without the program) running `graph` into a Matroska audio file:
     (filter process writing float PCM in NUT to stdout, encoder process reading it from
     stdin), run side by side by media.run_ffmpeg_pipe."""
-    args = ["-y", "-i", str(dub_path)]
+    args = ["-y", "-i", ff_path(dub_path)]
     if orig_path is not None:
-        args += ["-i", str(orig_path)]
+        args += ["-i", ff_path(orig_path)]
     producer = args + ["-filter_complex", graph, "-map", "[out]", "-c:a", "pcm_f32le",
                        "-f", "nut", "pipe:1"]
     consumer = ["-y", "-f", "nut", "-i", "pipe:0", *codec_args, "-ar", str(sample_rate),
-                "-f", "matroska", str(out_path)]
+                "-f", "matroska", ff_path(out_path)]
     return producer, consumer
 
 
@@ -376,7 +377,7 @@ _CLICK = (0.8 * np.hanning(48)).astype(np.float32)
 
 def _decode_absolute(path: Path, sample_rate: int) -> np.ndarray:
     """Decode the first audio stream to mono on the absolute timeline (t=0 at pts 0)."""
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-copyts", "-i", str(path), "-map", "0:a:0",
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-copyts", "-i", ff_path(path), "-map", "0:a:0",
             "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "pipe:1"]
     r = subprocess.run(argv, capture_output=True)
@@ -413,8 +414,8 @@ def encoder_delay(codec_args: list[str], sample_rate: int, layout: str,
             sig[sample_rate:sample_rate + len(_CLICK)] = _CLICK[:, None]
             src.write_bytes(sig.tobytes())
             run_ffmpeg(["-y", "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels),
-                        "-channel_layout", layout, "-i", str(src), *codec_args,
-                        "-f", "matroska", str(enc)])
+                        "-channel_layout", layout, "-i", ff_path(src), *codec_args,
+                        "-f", "matroska", ff_path(enc)])
             start = stream_start(enc)
             start_s = max(0.0, -start)
             found = find_click(_decode_absolute(enc, sample_rate), 2 * sample_rate)
@@ -428,7 +429,7 @@ def encoder_delay(codec_args: list[str], sample_rate: int, layout: str,
 def stream_start(path: Path) -> float:
     """start_time (s) of the first audio stream of `path` as ffprobe reports it (0 if none)."""
     r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                        "stream=start_time", "-of", "csv=p=0", str(path)],
+                        "stream=start_time", "-of", "csv=p=0", ff_path(path)],
                        capture_output=True, text=True)
     try:
         return float(r.stdout.strip().splitlines()[0])

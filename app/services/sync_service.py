@@ -187,6 +187,11 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         raise InputError(f"mode {mode!r} is not one of auto, audio, speech")
     if gap_fill not in {"silence", "original"}:
         raise InputError(f"gap fill {gap_fill!r} is not one of silence, original")
+    # Where the results go is checked first: a folder that cannot be written fails now,
+    # not after the analysis.
+    for path, what in ((req.output if write else None, "output"), (req.report_path, "report")):
+        if path is not None:
+            media.check_writable_folder(Path(path), what)
     rep = Reporter(progress, cancel, skip=() if write else ("render", "mux"))
     timer = _Timer()
 
