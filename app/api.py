@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from werkzeug.http import parse_content_range_header
 
-from app import security
+from app import security, validation
 from app.errors import InputError
 from app.jobs import Job, JobRunner
 from app.openapi import openapi_document
@@ -28,6 +28,23 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(security.api_access)
+
+
+@bp.before_request
+def _check_against_the_document() -> None:
+    """Query strings and JSON/form bodies must fit the OpenAPI document (validation.py):
+    one check for every endpoint, before any handler touches a value."""
+    op = validation.operation(request.url_rule.rule, request.method) \
+        if request.url_rule is not None else None
+    if op is None:
+        return
+    body = None
+    if request.is_json:
+        body = request.get_json(silent=True)
+    elif request.mimetype == "application/x-www-form-urlencoded":
+        body = request.form
+    validation.check_request(op, request.args, body)
+
 
 MODES = ("auto", "audio", "speech")
 GAP_FILLS = ("silence", "original")

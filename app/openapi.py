@@ -21,9 +21,15 @@ def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]
     return {"summary": summary, "responses": {**responses, **errs}, **extra}
 
 
+#: Longest path accepted (Linux PATH_MAX); longer ones are refused with 400.
+PATH_MAX = 4096
+MEDIA_PATH = {"type": "string", "maxLength": PATH_MAX,
+              "description": "relative to MEDIA_SOURCE_PATH; no NUL character"}
+
 OPTIONS_PROPS = {
-    "custom_name": {"type": "string", "description": "output file name (without .mkv); "
-                                                     "default: the original's name"},
+    "custom_name": {"type": "string", "maxLength": 200,
+                    "description": "output file name (without .mkv); default: the "
+                                   "original's name"},
     "mode": {"type": "string", "enum": ["auto", "audio", "speech"]},
     "gap_fill": {"type": "string", "enum": ["silence", "original"],
                  "description": "what plays where the dub lacks a scene"},
@@ -76,6 +82,12 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+SYNC_BODY = {"type": "object", "properties": {
+    "original_path": MEDIA_PATH, "dubbed_path": MEDIA_PATH,
+    "original_upload": {"type": "string", "description": "upload_id"},
+    "dubbed_upload": {"type": "string"}, **OPTIONS_PROPS}}
+
+
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/upload": {"post": _op(
@@ -89,13 +101,9 @@ def openapi_document() -> dict[str, Any]:
         "/api/sync": {"post": _op(
             "Start a sync from the media folder or from finished chunked uploads",
             {"202": _json("Accepted", "queued")}, errors=("400", "401", "403", "404"),
-            requestBody={"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {
-                    "original_path": {"type": "string",
-                                      "description": "relative to MEDIA_SOURCE_PATH"},
-                    "dubbed_path": {"type": "string"},
-                    "original_upload": {"type": "string", "description": "upload_id"},
-                    "dubbed_upload": {"type": "string"}, **OPTIONS_PROPS}}}}})},
+            requestBody={"required": True, "content": {
+                kind: {"schema": SYNC_BODY}
+                for kind in ("application/json", "application/x-www-form-urlencoded")}})},
         "/api/uploads": {"post": _op(
             "Create a resumable upload", {"201": _json("Upload", "created")},
             errors=("400", "401", "507"),
@@ -124,12 +132,12 @@ def openapi_document() -> dict[str, Any]:
             "A task's status, progress and result", {"200": _json("Task")},
             errors=("401", "404"))},
         "/api/tasks": {"get": _op(
-            "All tasks, newest first", {"200": _json("TaskList")}, errors=("401",),
+            "All tasks, newest first", {"200": _json("TaskList")}, errors=("400", "401"),
             parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer"}}])},
         "/api/tasks/{task_id}": {"parameters": [TASK_ID], "delete": _op(
             "Cancel a queued/running task, or remove a finished one",
             {"200": _json("Object", "removed"), "202": _json("Object", "cancelling")},
-            errors=("401", "404"),
+            errors=("400", "401", "404"),
             parameters=[{"name": "delete_output", "in": "query",
                          "schema": {"type": "boolean"}}])},
         "/api/tasks/{task_id}/retry": {"parameters": [TASK_ID], "post": _op(
@@ -148,14 +156,15 @@ def openapi_document() -> dict[str, Any]:
         "/api/report/{task_id}/offset.svg": {"parameters": [TASK_ID], "get": _op(
             "Picture of the offset over time with anchors, cuts and inserts",
             {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
-            errors=("401", "404"))},
+            errors=("400", "401", "404"),
+            parameters=[{"name": "lang", "in": "query", "schema": {"type": "string"},
+                         "description": "en or es (default: the browser's language)"}])},
         "/api/media/status": {"get": _op("Is the media folder enabled and mounted?",
                                          {"200": _json("Object")}, errors=("401",))},
         "/api/media/list": {"get": _op(
             "Folders and videos in the media folder", {"200": _json("Listing")},
-            errors=("401", "403", "404"),
-            parameters=[{"name": "path", "in": "query", "schema": {"type": "string"},
-                         "description": "relative to MEDIA_SOURCE_PATH"}])},
+            errors=("400", "401", "403", "404"),
+            parameters=[{"name": "path", "in": "query", "schema": MEDIA_PATH}])},
         "/api/health": {"get": _op(
             "Health (ffmpeg, models, disk, runner); no key needed",
             {"200": _json("Object"), "503": _json("Object", "not working")})},

@@ -97,12 +97,24 @@ def unique_path(directory: Path, stem: str, suffix: str = ".mkv",
     return candidate
 
 
-def resolve_inside(root: Path, relative: str | None) -> Path:
+def resolve_inside(root: Path, relative: str | None, what: str = "path") -> Path:
     """`root/relative`, resolved (symlinks followed); 403 when it leaves `root`.
 
     Absolute paths are accepted when they point inside `root` (the seed's clients send
-    them); `..`, and links pointing outside, are refused.
+    them); `..`, and links pointing outside, are refused. A path no file system can hold
+    (a NUL byte, a name over 255 bytes, a loop of links) is a 400 naming `what`.
     """
+    try:
+        path = _resolve_inside(root, relative)
+        path.exists()       # raises for what no file system holds (a name over 255 bytes)
+        return path
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InputError(f"The {what} {(relative or '')[:80]!r} cannot be used: "
+                         f"{reason}.") from None
+
+
+def _resolve_inside(root: Path, relative: str | None) -> Path:
     root_resolved = Path(root).resolve()
     rel = (relative or "").strip()
     if rel.startswith(str(root_resolved) + os.sep) or rel == str(root_resolved):
@@ -127,7 +139,7 @@ def media_file(root: Path, relative: str, allowed: Iterable[str], what: str) -> 
     """A video inside the media folder that exists and has an allowed extension."""
     if not relative:
         raise InputError(f"Choose the {what}.")
-    path = resolve_inside(root, relative)
+    path = resolve_inside(root, relative, what)
     if not path.is_file():
         raise PathNotFound(f"The {what} {relative!r} does not exist in the media folder.")
     check_allowed(path.name, allowed, what)
@@ -158,7 +170,7 @@ def list_media(root: Path, relative: str | None, allowed: Iterable[str]) -> List
     Hidden entries and links that lead outside `root` are left out.
     """
     root_resolved = Path(root).resolve()
-    folder = resolve_inside(root_resolved, relative)
+    folder = resolve_inside(root_resolved, relative, "folder")
     if not folder.is_dir():
         raise PathNotFound(f"The folder {relative!r} does not exist in the media folder.")
     allowed = set(allowed)
