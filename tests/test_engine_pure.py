@@ -247,6 +247,71 @@ def test_align_recovers_speed_cut_and_insert_together():
     _assert_map_follows(tm, p, 0.005)
 
 
+def _stray_lead_in_pair(lead: float = 14.0, T: float = 200.0, far: float = 150.0):
+    """A dub whose lead-in (a logo) happens to sound like the original at `far` s (a
+    recurring effect, a jingle on a music cue): its first windows match there strongly."""
+    p = make_pair([(lead, lead + T, 0.0, 1.0)], T, lead + T, seed=31)
+    n = int(lead * RATE)
+    dub = p.dub.copy()
+    dub[:n] = p.orig[int(far * RATE): int(far * RATE) + n]
+    return Pair(p.orig, dub, p.orig_duration, p.dub_duration, p.segments, p.bed)
+
+
+def test_align_drops_a_stray_run_that_cannot_precede_the_film():
+    """A stray run at offset +150 s before the film's run at -14 s would need a 164 s
+    insert between them where there is no room: before the fix the edge search forced
+    it in anyway, centred between the runs, and dropped the film's first ~80 s. The
+    stray run must go and the film start at the end of the lead-in (+-0.1 s)."""
+    lead = 14.0
+    p = _stray_lead_in_pair(lead)
+    al = _align(p)
+    tm = al.tmap
+    live = [sg for sg in tm.segments if sg.dub_end > sg.dub_start]
+    assert len(live) == 1, tm.to_dict()
+    assert abs(live[0].offset - (-lead)) <= 0.005, tm.to_dict()
+    assert abs(live[0].dub_start - lead) <= 0.1, tm.to_dict()
+    assert al.diagnostics.get("dropped_runs"), al.diagnostics
+    _assert_map_follows(tm, p, 0.005)
+
+
+def _runs_of(slots):
+    return fit.merge_runs(fit.decode(slots, fit.cluster_offsets(slots)).runs)
+
+
+def test_drop_conflicting_runs_keeps_the_stronger_side_and_real_inserts():
+    """Windows every 4 s (12 s long): three at offset 190 (z 11), then the film at -5
+    (z 12) until 180 s, a real 75 s insert (offset -83, its gap fits between the runs'
+    evidence), the film again. The 190 run needs a 195 s insert before the film where
+    4 s + one window's length separate them: dropped; the real insert stays."""
+    slots = []
+    for t in np.arange(6.0, 400.0, 4.0):
+        if t < 16:
+            off, z = 190.0, 11.0
+        elif t <= 178:
+            off, z = -5.0, 12.0
+        elif t < 258:
+            slots.append(fit.Slot(float(t), (fit.Candidate(float(t) * 7 % 300, 5.0),)))
+            continue
+        else:
+            off, z = -83.0, 12.0
+        slots.append(fit.Slot(float(t), (fit.Candidate(off, z),)))
+    runs = _runs_of(slots)
+    assert [round(r.offset) for r in runs] == [190, -5, -83]
+    kept, dropped = fit.drop_conflicting_runs(runs, slots, 1.0, 6.0)
+    assert [round(r.offset) for r in kept] == [-5, -83]
+    assert [round(r.offset) for r in dropped] == [190]
+    need, room = fit.edge_room(kept, slots, 0, 1.0, 6.0)
+    assert need == pytest.approx(78.0) and room >= need
+
+
+def test_drop_conflicting_runs_leaves_cuts_and_fitting_inserts_alone():
+    runs = [fit.Run(0.0, 0, 9, 100.0, 10), fit.Run(30.0, 10, 19, 100.0, 10),   # a cut
+            fit.Run(20.0, 25, 40, 150.0, 16)]                 # a 10 s insert, 24 s + 12 s room
+    slots = [fit.Slot(4.0 * i + 6.0, (fit.Candidate(0.0, 10.0),)) for i in range(41)]
+    kept, dropped = fit.drop_conflicting_runs(runs, slots, 1.0, 6.0)
+    assert kept == runs and dropped == []
+
+
 @pytest.mark.parametrize("seed", [21, 22, 23])
 def test_align_refuses_unrelated_envelopes(seed):
     a = make_pair([(0.0, 150.0, 0.0, 1.0)], 150.0, 150.0, seed)

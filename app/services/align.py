@@ -138,6 +138,12 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     dec = fit.decode(slots, clusters, tol=tol, z_null=z_null,
                      penalty=fit.JUMP_PENALTY if windows else SPEECH_JUMP_PENALTY)
     runs = fit.merge_runs(dec.runs, tol=tol)
+    # Two runs whose offsets need more room for an insert than their evidence leaves
+    # cannot both hold: the weaker goes before any edge is placed (fit.py).
+    runs, dropped = fit.drop_conflicting_runs(runs, slots, speed, WIN_S / 2, tol)
+    if dropped:
+        diag["dropped_runs"] = [[round(slots[r.first].dub_t, 1), round(slots[r.last].dub_t, 1),
+                                 round(r.offset, 3), round(r.z_sum, 1)] for r in dropped]
     active = sum(1 for s in slots if s.cands)
     matched = sum(r.n for r in runs)
     coverage = matched / active if active else 0.0

@@ -137,6 +137,48 @@ def merge_runs(runs: list[Run], tol: float = OFFSET_TOL) -> list[Run]:
     return out
 
 
+def edge_room(runs: list[Run], slots: list[Slot], k: int, speed: float,
+              half: float) -> tuple[float, float]:
+    """(needed, room) for the edge between runs k and k+1, in seconds of the original's
+    clock: `needed` = offset_k - offset_k+1, the dub material with no counterpart that
+    the change of offset implies (0 for a cut); `room` = the stretch between the two
+    runs' evidence where that material can lie (an audio window speaks for `half` s on
+    either side of its centre, a speech anchor only for its instant)."""
+    a, b = runs[k], runs[k + 1]
+    sa, sb = slots[a.last], slots[b.first]
+    lo = sa.dub_t * speed - (half if sa.source == "audio" else 0.0)
+    hi = sb.dub_t * speed + (half if sb.source == "audio" else 0.0)
+    return max(0.0, a.offset - b.offset), hi - lo
+
+
+def drop_conflicting_runs(runs: list[Run], slots: list[Slot], speed: float, half: float,
+                          tol: float = OFFSET_TOL) -> tuple[list[Run], list[Run]]:
+    """Runs whose offsets cannot both hold: between runs A and B the dub must carry
+    offset_A - offset_B seconds with no counterpart (an insert: the original's timeline
+    never plays backwards), and when the evidence of A and B leaves less room than that
+    between them, one of them is wrong. The edge search would otherwise force the
+    insert in anyway, centred between them, wiping out the real segments on both sides
+    (a stray run of two windows at a far offset once dropped 100 s of a film; a
+    commercial's jingle matching a music cue is another). The weaker run (total
+    evidence) of the worst conflict goes, neighbours of equal offset join, repeat.
+    Returns (kept runs, dropped runs)."""
+    runs = list(runs)
+    dropped: list[Run] = []
+    while len(runs) > 1:
+        worst, worst_excess = -1, 0.0
+        for k in range(len(runs) - 1):
+            need, room = edge_room(runs, slots, k, speed, half)
+            if need - room > worst_excess:
+                worst, worst_excess = k, need - room
+        if worst < 0:
+            break
+        a, b = runs[worst], runs[worst + 1]
+        weak = worst if a.z_sum < b.z_sum else worst + 1
+        dropped.append(runs.pop(weak))
+        runs = merge_runs(runs, tol)
+    return runs, dropped
+
+
 @dataclass(frozen=True)
 class LineFit:
     speed: float
