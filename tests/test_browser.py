@@ -152,3 +152,37 @@ def test_media_folder_picker_in_chromium(browser, server, tmp_path):
     assert (srv / "output" / "E01.GER-ENG.WEBRip.synced.mkv").is_file()
     if Path("/tmp/syncdub-shots").is_dir():
         shutil.copy(tmp_path / "nfs.png", "/tmp/syncdub-shots")
+
+
+def test_refused_task_shows_its_reasons_and_leaves_no_file(browser, server, clips, tmp_path):
+    """The real engine refuses an unrelated dub (another sound bed): the task page says
+    so in words with the refusal's reasons, and the output folder holds nothing."""
+    base, srv = server
+    other = tmp_path / "other.mkv"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=24",
+                    "-f", "lavfi", "-i", "anoisesrc=d=24:c=pink:r=48000:a=0.3:seed=7",
+                    "-af", "volume='0.2+0.8*gt(sin(3.1*t)*sin(1.3*t+2)*sin(0.53*t+1),0.1)'"
+                           ":eval=frame", "-ac", "2", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-c:a", "aac", "-b:a", "96k", str(other)], check=True)
+    page = browser.new_page()
+    page.goto(base + "/upload")
+    page.set_input_files("#original-file", str(clips[0]))
+    page.set_input_files("#dubbed-file", str(other))
+    page.select_option("#mode", "audio")        # no Whisper: the audio evidence refuses
+    page.click("#submit-btn")
+    page.wait_for_url("**/tasks/*", timeout=60_000)
+    page.wait_for_selector("#failure:not(.d-none)", timeout=180_000)
+    assert page.locator("#status-badge").inner_text().strip() == "Fallida"
+    title = page.locator("#failure-title").inner_text()
+    assert "misma película" in title, title                 # err.not_same_film, in Spanish
+    reasons = page.locator("#failure-reasons li").all_inner_texts()
+    assert reasons and all(len(r) > 15 for r in reasons), reasons
+    task_id = page.url.rsplit("/", 1)[-1]
+    job = json.loads(page.evaluate(f"fetch('/api/status/{task_id}').then(r => r.text())"))
+    assert job["error_code"] == "not_same_film" and reasons == job["reasons"], job
+    page.screenshot(path=str(tmp_path / "refused.png"), full_page=True)
+    out = srv / "output"
+    assert not out.exists() or sorted(p.name for p in out.iterdir()) == []  # no MKV, no .part
+    if Path("/tmp/syncdub-shots").is_dir():
+        shutil.copy(tmp_path / "refused.png", "/tmp/syncdub-shots")
