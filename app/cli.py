@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except AlignmentError as e:
         bar.close()
         print(f"refused: {e}", file=sys.stderr)
+        if args.command == "analyze" and args.json and e.report:
+            # The refused map and its evidence, as for an accepted one (exit 3 says which).
+            print(json.dumps(e.report, indent=2, default=str))
         return EXIT_REFUSED
     except SyncDubError as e:
         bar.close()

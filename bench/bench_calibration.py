@@ -40,13 +40,15 @@ PUBLIC = ["offset_3min", "pal_5min", "cut_logo_5min", "tv_commercial_8min",
 SEED_STEP = 101
 # A series: episodes of 5 minutes, an opening theme of 40 s and end credits of 20 s that
 # every episode carries (the same music), its own dialogue from one shared sentence bank.
-THEME = {"name": "series_theme", "duration_s": 70, "line_density": 0, "me": "same",
+# The theme film has one line in its first 10 s (the corpus always starts with a line, and
+# a density of 0.01 a minute leaves it alone): the theme and credits are cut after it.
+THEME = {"name": "series_theme", "duration_s": 75, "line_density": 0.01, "me": "same",
          "orig_lang": "en", "dub_lang": "es", "orig_audio": {"codec": "aac", "channels": 2},
          "dub_audio": {"codec": "ac3", "channels": 2}, "seed": 700}
 EPISODE = {"name": "series_episode", "duration_s": 300, "me": "remixed", "offset_s": 1.0,
            "orig_lang": "en", "dub_lang": "es", "orig_audio": {"codec": "aac", "channels": 2},
            "dub_audio": {"codec": "ac3", "channels": 2}, "line_density": 10, "seed": 710}
-THEME_S, CREDITS = 40.0, (50.0, 70.0)
+THEME_AT, THEME_S, CREDITS = 12.0, 40.0, (55.0, 75.0)
 
 
 def log(*a) -> None:
@@ -81,8 +83,9 @@ def wrap(theme: Path, ep: Path, out: Path, side: str) -> Path:
     body = ep / "original.mkv" if side == "original" else dub_of(ep)
     lang = "eng" if side == "original" else "spa"
     codec = ["-c:a", "aac", "-b:a", "160k"] if side == "original" else ["-c:a", "ac3"]
-    fc = (f"[0:v]trim=0:{THEME_S},setpts=PTS-STARTPTS,fps=24000/1001[v0];"
-          f"[0:a]atrim=0:{THEME_S},asetpts=PTS-STARTPTS[a0];"
+    t0, t1 = THEME_AT, THEME_AT + THEME_S
+    fc = (f"[0:v]trim={t0}:{t1},setpts=PTS-STARTPTS,fps=24000/1001[v0];"
+          f"[0:a]atrim={t0}:{t1},asetpts=PTS-STARTPTS[a0];"
           f"[1:v]fps=24000/1001,setpts=PTS-STARTPTS[v1];"
           f"[1:a]aresample=48000,aformat=channel_layouts=stereo,asetpts=PTS-STARTPTS[a1];"
           f"[0:v]trim={CREDITS[0]}:{CREDITS[1]},setpts=PTS-STARTPTS,fps=24000/1001[v2];"

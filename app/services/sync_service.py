@@ -24,9 +24,11 @@ from app.services import features as F
 from app.services import media
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
+from app.services import evidence as EV
 from app.services.envelope import track_envelope
 from app.services.progress import Progress, Reporter
 from app.services.speech import iso639_2, language_name, speech_anchors
+from app.services.timemap import TimeMap
 from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
 from config import EngineSettings
 
@@ -159,6 +161,21 @@ def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
     return [anchors[i] for i in idx]
 
 
+def _judge(alignment: Alignment, speech_res: SpeechResult | None,
+           tmap=None) -> tuple[EV.Evidence, TimeMap, bool]:
+    """The alignment's map (or `tmap`, the same map with refined edges) judged by how much
+    of the dub it explains (evidence.py): (evidence, map with revised confidence and
+    reasons, whether the evidence accounts for the dub)."""
+    tmap = tmap if tmap is not None else alignment.tmap
+    ev = EV.gather(tmap, windows_active=alignment.windows_active,
+                   windows_matched=alignment.windows_matched,
+                   dub_lines=speech_res.dub_lines if speech_res else (),
+                   pairs=tuple(speech_res.pairs) if speech_res else (),
+                   anchors=tuple(alignment.anchors))
+    judged, ok = EV.judge(tmap, ev, speech_heard=speech_res is not None)
+    return ev, judged, ok
+
+
 def analyze(req: SyncRequest, settings: EngineSettings,
             progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None) -> SyncResult:
@@ -248,7 +265,9 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             rep.update("audio_anchors", 1.0)
         else:
             rep.skip("audio_anchors")
-    weak = alignment is None or alignment.tmap.confidence < settings.min_confidence \
+    judged = _judge(alignment, None) if alignment is not None else None
+    weak = judged is None or not judged[2] \
+        or judged[1].confidence < settings.min_confidence \
         or alignment.diagnostics.get("coverage", 0) < 0.6
     # Where speech is needed: everything in speech mode or when the audio is weak; in
     # auto otherwise only the stretches the audio left undetermined (holes at an edit or
@@ -280,26 +299,30 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         with timer.stage("fit"):
             rep.update("fit", 0.0, "fitting the time map")
             # Speech alone (the beds differ), and in auto also speech + audio together
-            # (reusing the audio scan); the more confident map wins, the one with more
-            # evidence on a tie.
+            # (reusing the audio scan). A map whose evidence accounts for the dub beats
+            # one whose does not; then the more confident wins, the later on a tie.
             scan = alignment.scan if alignment is not None else None
+            if alignment is not None:
+                judged = _judge(alignment, speech_res)
             for use_audio in ([True] if regions else [False, True] if mode == "auto"
                               else [False]):
                 cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
                                        speech=speech_res.anchors, use_audio=use_audio,
                                        orig_bands=orig_bands, dub_bands=dub_bands,
                                        scan=scan if use_audio else None)
-                if alignment is None or cand.tmap.confidence >= alignment.tmap.confidence:
-                    alignment = cand
+                cj = _judge(cand, speech_res)
+                if judged is None or (cj[2], cj[1].confidence) >= (judged[2],
+                                                                    judged[1].confidence):
+                    alignment, judged = cand, cj
             rep.update("fit", 1.0)
     else:
         rep.skip("speech_anchors")
         rep.update("fit", 1.0)
     del orig_audio, dub_audio
-    assert alignment is not None
+    assert alignment is not None and judged is not None
     tmap = alignment.tmap
     edge_moves: list[dict] = []
-    if len(tmap.segments) > 1 and tmap.confidence >= settings.min_confidence:
+    if len(tmap.segments) > 1 and judged[2] and judged[1].confidence >= settings.min_confidence:
         with timer.stage("edges"):
             rep.update("fit", 0.9, "placing the edits on the waveforms")
             # Speech-placed maps are off by up to a few hundred ms (search that far), and
@@ -318,6 +341,9 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
                 reach=SPEECH_EDGE_REACH_S if speech_placed else EDGE_REACH_S,
                 widen=speech_placed,
                 max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
+    # The final map judged: its edges as placed now, its confidence and reasons revised by
+    # how much of the dub it explains.
+    evidence, tmap, accounted = _judge(alignment, speech_res, tmap)
 
     dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
     if dub_tag == "und" and mode == "auto" and write:
@@ -342,6 +368,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         "languages": {"original": orig_tag, "dub": dub_tag},
         "phrase_pairs": [asdict(p) for p in speech_res.pairs] if speech_res else [],
         "speech": dict(speech_res.timings) if speech_res else None,
+        "evidence": evidence.to_dict(),
         "diagnostics": dict(alignment.diagnostics, edges=edge_moves),
         "streams": {"original_audio": o_stream.kind_index, "dub_audio": d_stream.kind_index,
                     "dub_codec": d_stream.codec, "dub_channels": d_stream.channels},
@@ -349,7 +376,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         "timings": timer.times,
     }
 
-    if tmap.confidence < settings.min_confidence or not tmap.segments:
+    if not accounted or tmap.confidence < settings.min_confidence or not tmap.segments:
         reasons = list(tmap.reasons) or ["the evidence is too weak"]
         _write_report(req.report_path, report)
         raise AlignmentError(
