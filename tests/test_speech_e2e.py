@@ -63,7 +63,10 @@ def test_speech_mode_places_the_dub_and_tags_it_from_detection(speech_films, tmp
     assert any("llaves" in p["dub_text"].lower() for p in report["phrase_pairs"])
     segs = report["map"]["segments"]
     assert len(segs) == 1
-    assert abs(segs[0]["offset"] + DELAY) < 0.15, segs
+    # Both clips' lines start together (within ~10 ms) and end apart (the Spanish ones run
+    # up to 0.3 s longer): placed by the phrase starts alone, the map is within 30 ms of
+    # the delay (phrase-end anchors used to pull it by tens of ms).
+    assert abs(segs[0]["offset"] + DELAY) < 0.03, segs
     tags = [s.get("tags", {}) for s in mf.streams(out) if s["codec_type"] == "audio"]
     assert tags[-1].get("language") == "spa"
     assert tags[-1].get("title") == "Spanish (SyncDub)"

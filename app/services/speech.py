@@ -5,8 +5,8 @@ into sentences (word times) -> embed each language's own text (app.services.embe
 similarity matrix dub x original -> a MONOTONIC alignment by dynamic programming with
 gaps, where consecutive matched pairs must agree with one speed (+-6 %) unless the chain
 pays a jump penalty (a cut or an insert) -> each matched pair gives anchors at its
-phrase start and end, moved from Whisper's times (0.1-0.5 s early) to the speech energy
-onset/offset. Anchors go to the same time-map fit as the audio anchors.
+phrase start, moved from Whisper's times (0.1-0.5 s early) to the speech energy onset.
+Anchors go to the same time-map fit as the audio anchors.
 
 The matcher (`align_phrases`) and the onset refiner are pure numpy; `speech_anchors` is
 the orchestration with the models at its edge. Times are seconds; `dub_t` is on the dub
@@ -15,10 +15,19 @@ timeline, `orig_t` on the original's.
 Score scale (same as audio anchors: ~5 weak, >= 10 strong): a phrase-start anchor scores
 ``SCORE_PER_SIM * (similarity - SCORE_SIM0)``, capped at SCORE_MAX (USE cosine 0.5 -> 5,
 0.75 -> 10, 0.9 -> 13), scaled down for very short phrases, for pairs with no consistent
-neighbour in the chain, and when no clear energy onset confirms the time. End anchors get
-END_WEIGHT of that (the two languages' phrase durations differ). A speech anchor's time is
-only as good as the dub actor's timing (+-0.3 s around the original's line), so the fit
-should treat them as many noisy votes, not as millisecond evidence.
+neighbour in the chain, and when no clear energy onset confirms the time. A speech anchor's
+time is only as good as the dub actor's timing (+-0.3 s around the original's line), so the
+fit should treat them as many noisy votes, not as millisecond evidence.
+
+One anchor per pair, at its START only. A dub line is laid on the original's line by its
+start; where it ends depends on the language: the lengths differ (Spanish lines run ~0.15 s
+longer than English ones), and so does how the last sound reads on the energy envelope
+(English and German final consonants fall under the offset threshold 50-110 ms before the
+truth, Spanish and French final vowels within ~15 ms). The end of a pair carries the same
+actor timing error as its start, so it adds no independent evidence of the offset, only
+that language-dependent bias: on the corpus's different-bed cases phrase-end anchors said
+the dub sat ~80 ms earlier than its start did for English->Spanish and ~60 ms later for
+Spanish->English, while the energy onsets' median error was within 10 ms on both sides.
 """
 from __future__ import annotations
 
@@ -47,9 +56,6 @@ JUMP_PENALTY = 1.2      # a cut/insert between two pairs costs ~2 good matches
 SCORE_PER_SIM = 20.0
 SCORE_SIM0 = 0.25
 SCORE_MAX = 15.0
-END_WEIGHT = 0.5       # phrase-end anchors weigh this much of the start's ...
-END_DUR_TOL = 0.25     # ... and exist only when both phrases last the same within this (s);
-                       # otherwise the ends do not correspond (ES lines run ~0.3 s longer)
 SHORT_PHRASE_CHARS = 12  # phrases shorter than this (letters) weigh less: "Yes." matches anything
 # --- energy onset refinement (10 ms log-energy envelope in the speech band) ---
 ENV_HOP = 0.01          # s
@@ -350,9 +356,9 @@ def pair_score(similarity: float, dub_text: str, orig_text: str, supported: bool
 
 def anchors_from_matches(matches: Sequence[Match], dub: Sequence[Phrase],
                          orig: Sequence[Phrase]) -> tuple[list[Anchor], list[PhrasePair]]:
-    """Anchors per matched pair: its start, and its end when both phrases last about the
-    same (END_DUR_TOL); on refined times where both tracks have a clear energy edge,
-    otherwise Whisper's times (bias-corrected for starts) at a lower score."""
+    """One anchor per matched pair, at the phrase start (never the end: see the module
+    doc): on the energy onsets where both tracks have a clear edge, otherwise on Whisper's
+    starts (bias-corrected, the same on both sides) at a lower score."""
     anchors: list[Anchor] = []
     pairs: list[PhrasePair] = []
     for mt in matches:
@@ -363,14 +369,6 @@ def anchors_from_matches(matches: Sequence[Match], dub: Sequence[Phrase],
         else:
             anchors.append(Anchor(d.start + WHISPER_EARLY, o.start + WHISPER_EARLY,
                                   round(0.6 * base, 3), "speech"))
-        d_on = d.onset if d.onset is not None else d.start + WHISPER_EARLY
-        o_on = o.onset if o.onset is not None else o.start + WHISPER_EARLY
-        d_off = d.offset if d.offset is not None else d.end
-        o_off = o.offset if o.offset is not None else o.end
-        if abs((d_off - d_on) - (o_off - o_on)) <= END_DUR_TOL:
-            sure = d.offset is not None and o.offset is not None
-            anchors.append(Anchor(d_off, o_off, round(END_WEIGHT * base * (1.0 if sure else 0.5),
-                                                      3), "speech"))
         pairs.append(PhrasePair(d.start, d.end, d.text, o.start, o.end, o.text,
                                 round(mt.similarity, 4)))
     return anchors, pairs
