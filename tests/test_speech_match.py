@@ -248,3 +248,29 @@ def test_iso639_2_and_names(code, tag, name):
 def test_language_name_of_stream_tags(tag, name):
     """Track titles are built from stream tags ("spa"), not only from Whisper codes."""
     assert sp.language_name(tag) == name
+
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_speech_only_map_is_centred_on_its_pairs(seed):
+    """A speech-only segment is placed at the mean of its pairs, taken within SPEECH_TOL of
+    that mean at the final speed, not clipped around the decode's cluster centre. Actors
+    +-0.3 s around their line and two onsets misread 0.4 s each way (mirrored: the truth is
+    exactly their mean), plus three pairs 0.8-0.9 s off on one side that join the offset
+    cluster and pull its centre ~70 ms: clipped around that centre, one misread side was
+    dropped and the dub came out ~25 ms early. Within 10 ms now."""
+    from app.services.align import align_envelopes
+    from app.services.types import Anchor
+    rng = np.random.default_rng(seed)
+    off = -1.5                                            # orig_t = dub_t + off
+    half = np.concatenate([rng.uniform(-0.3, 0.3, 15), [0.4, 0.4]])
+    err = np.concatenate([half, -half, [0.8, 0.85, 0.9]])  # dub_t error of each pair
+    rng.shuffle(err)
+    t = np.sort(rng.uniform(5.0, 235.0, len(err)))
+    anchors = [Anchor(float(o - off + e), float(o), 8.0, "speech") for o, e in zip(t, err)]
+    al = align_envelopes(np.zeros(24000, np.float32), np.zeros(24150, np.float32), 240.0,
+                         241.5, speed_hint=1.0, speech=anchors, use_audio=False)
+    seg = [s for s in al.tmap.segments if s.dub_end > s.dub_start]
+    assert len(seg) == 1 and al.tmap.speed == 1.0
+    placed = seg[0].orig_start - seg[0].dub_start
+    assert abs(placed - off) < 0.010, placed

@@ -130,6 +130,7 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
 
     # 3. One global decode over every slot.
     slots = _slots(windows, speech, speed)
+    slot_speed = speed                # the speed the slots' candidate offsets are taken at
     tol = fit.OFFSET_TOL if windows else SPEECH_TOL
     z_null = fit.Z_NULL if windows else SPEECH_Z_NULL
     clusters = fit.cluster_offsets(slots, tol=tol, min_z=fit.MIN_CLUSTER_Z if windows else 8.0,
@@ -200,6 +201,9 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
         for k in range(len(runs)):
             if any(int(p[3]) == k for p, ok in zip(pts, lf.inliers) if ok):
                 offsets[k] = lf.offsets[k]
+        if not windows:
+            pts, lf = _speech_reselect(slots, runs, offsets, speed, slot_speed, tol, z_null,
+                                       pts, lf)
         resid_ms = lf.residual_ms
         anchors_out = [Anchor(p[0], p[1], round(p[2], 2), p[4])
                        for p, ok in zip(pts, lf.inliers) if ok]
@@ -273,6 +277,38 @@ def _speech_snap(arr: np.ndarray, n_runs: int, speed: float, hint: float | None,
         return hint
     near = min(A.USUAL_SPEEDS, key=lambda c: abs(c - speed))
     return near if abs(near - speed) <= 3 * se else speed
+
+
+def _speech_reselect(slots: list[fit.Slot], runs: list[fit.Run], offsets: list[float],
+                     speed: float, slot_speed: float, tol: float, z_null: float,
+                     pts: list, lf: fit.LineFit, iters: int = 4) -> tuple[list, fit.LineFit]:
+    """Speech-only placement: the pairs of run k are its speech slots within `tol` of
+    offsets[k] at the final `speed`, and offsets[k] is their weighted mean; repeated until
+    the selection holds. The first selection is centred on the decode's cluster centre,
+    taken at the search speed: a centre a few tens of ms off (or a slope 0.1 % off) clips
+    the pairs of one side only and drags the segment that way. `offsets` is updated in
+    place; returns the points and their fit."""
+    prev = None
+    for _ in range(iters):
+        new = []
+        for k, r in enumerate(runs):
+            for i in range(r.first, r.last + 1):
+                s = slots[i]
+                if s.source != "speech" or not s.cands or s.cands[0].z < z_null:
+                    continue
+                orig_t = s.dub_t * slot_speed + s.cands[0].offset
+                if abs(orig_t - speed * s.dub_t - offsets[k]) <= tol:
+                    new.append((s.dub_t, orig_t, s.cands[0].z, k, "speech"))
+        if not new or new == prev:
+            break
+        arr = np.array([p[:4] for p in new], dtype=float)
+        lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
+                                  len(runs), speed, fit_speed=False)
+        for k in range(len(runs)):
+            if any(int(p[3]) == k for p, ok in zip(new, lf.inliers) if ok):
+                offsets[k] = lf.offsets[k]
+        prev, pts = new, new
+    return pts, lf
 
 
 def _speech_speed(speech: list[Anchor], hint: float | None) -> float | None:
