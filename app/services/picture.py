@@ -12,8 +12,10 @@ picture pins each segment's offset to a frame or better:
   levels and logos drop out; what moves and cuts remains) and each frame is normalized;
 * the dub's frames are sent to original time through the segment (its speed included)
   and compared with the original's frames interpolated at those times, for lags within
-  ±MAX_LAG_S of the speech-placed offset (1 ms steps: with frame rates that differ the
-  phases average to a sub-frame lag; with equal rates the lag is the nearest frame);
+  ±MAX_LAG_S of the speech-placed offset (1 ms steps; where the dub's frames are whole
+  film frames — equal rates after the speed, as in a PAL transfer — the lag found is the
+  nearest frame: the picture cannot say more; only where the phases vary, e.g. a
+  frame-rate conversion, do they average to a lag between frames);
 * a stretch's lag counts only when its peak is clear: a high mean correlation that
   falls away on both sides within the search, and no other lobe of the curve near it;
 * the segment's offset moves by the median of the accepted lags when at least
