@@ -26,6 +26,7 @@ from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
 from app.services import evidence as EV
 from app.services.envelope import track_envelope
+from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
 from app.services.speech import iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
@@ -321,6 +322,10 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     del orig_audio, dub_audio
     assert alignment is not None and judged is not None
     tmap = alignment.tmap
+    if (not alignment.scan or not alignment.scan.windows) and orig.video and dub.video:
+        with timer.stage("picture"):      # speech-placed offsets pinned by the picture
+            rep.update("fit", 0.85, "matching the pictures")
+            tmap, alignment.diagnostics["picture"] = refine_picture(tmap, orig, dub)
     edge_moves: list[dict] = []
     if len(tmap.segments) > 1 and judged[2] and judged[1].confidence >= settings.min_confidence:
         with timer.stage("edges"):
