@@ -106,7 +106,9 @@ def _speech_probe(orig, o_stream, dub, d_stream, orig_dur: float, dub_dur: float
     mid = dub_dur / 2
     d0, d1 = max(0.0, mid - PROBE_DUB_S / 2), min(dub_dur, mid + PROBE_DUB_S / 2)
     om = mid * (hint or 1.0)
-    o0, o1 = max(0.0, om - PROBE_ORIG_S / 2), min(orig_dur, om + PROBE_ORIG_S / 2)
+    # The window stays inside the original, however much longer the dub is.
+    o1 = min(orig_dur, max(om + PROBE_ORIG_S / 2, PROBE_ORIG_S))
+    o0 = max(0.0, min(om - PROBE_ORIG_S / 2, o1 - PROBE_ORIG_S))
     o_audio = media.read_snippet(orig.path, o_stream, o0, o1 - o0)
     d_audio = media.read_snippet(dub.path, d_stream, d0, d1 - d0)
     res = speech_anchors(o_audio, d_audio, media.ANALYSIS_RATE, settings)
