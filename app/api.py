@@ -39,10 +39,14 @@ def _check_against_the_document() -> None:
     if op is None:
         return
     body = None
-    if request.is_json:
-        body = request.get_json(silent=True)
-    elif request.mimetype == "application/x-www-form-urlencoded":
-        body = request.form
+    # Only a body the document describes as fields is decoded here: a chunk of a file
+    # (PUT /api/uploads/<id>) sent without a content type looks like a form to the
+    # client library, and decoding it would consume the stream its handler must read.
+    if validation.body_schema(op) is not None:
+        if request.is_json:
+            body = request.get_json(silent=True)
+        elif request.mimetype == "application/x-www-form-urlencoded":
+            body = request.form
     validation.check_request(op, request.args, body)
 
 

@@ -81,7 +81,7 @@ def check_value(field: str, value: Any, schema: Mapping[str, Any]) -> None:
             raise InputError(f"{field} must be true or false, not {value!r:.40}.")
 
 
-def _body_schema(op: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def body_schema(op: Mapping[str, Any]) -> Mapping[str, Any] | None:
     content = (op.get("requestBody") or {}).get("content") or {}
     media = content.get("application/json") or content.get(
         "application/x-www-form-urlencoded")
@@ -97,7 +97,7 @@ def check_request(op: Mapping[str, Any], query: Mapping[str, str], body: Any) ->
                 check_value(p["name"], v, p.get("schema", {}))
         elif p.get("in") == "query" and p["name"] in query:
             check_value(p["name"], query[p["name"]], p.get("schema", {}))
-    schema = _body_schema(op)
+    schema = body_schema(op)
     if schema is None or not isinstance(body, Mapping):
         return
     for name, prop in (schema.get("properties") or {}).items():
