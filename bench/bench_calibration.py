@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="engine THREADS (default: .env)")
     ap.add_argument("--only", choices=["true", "cross", "episode"], action="append",
                     help="run only these kinds of pair")
+    ap.add_argument("--pair", action="append",
+                    help="run only the pairs whose name holds this text (repeatable)")
     ap.add_argument("--json", type=Path, help="write every row and the summary here")
     args = ap.parse_args(argv)
 
@@ -193,6 +195,8 @@ def main(argv=None) -> int:
                               truth_points(eps[i], THEME_S) if i == j else []))
     if args.only:
         pairs = [p for p in pairs if p[0] in args.only]
+    if args.pair:
+        pairs = [p for p in pairs if any(x in p[1] for x in args.pair)]
 
     rows = []
     hdr = (f"{'pair':44s} {'expect':7s} {'verdict':8s} {'conf':>5s} {'sound':>11s} "
