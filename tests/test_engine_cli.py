@@ -367,3 +367,22 @@ def test_print_map_skips_slivers_at_the_ends():
     text = out.getvalue()
     assert "27.000-   33.000 s not in the dub" in text and "600.004" not in text
     assert "0.000-    2.500 s dropped" in text and "574.990" not in text
+
+
+def test_a_shared_opening_theme_alone_is_refused_in_words(films, tmp_path):
+    """Two 'episodes' that open on the same 20 s of music and share nothing after it:
+    the map explains only the theme, and the refusal says so (exit 3, nothing written)."""
+    for name, seed in (("ep_a.mka", 11), ("ep_b.mka", 12)):
+        rest = mf.make_bed(tmp_path / f"rest{seed}.wav", 100.0, seed=seed)
+        mf.ffmpeg("-i", films["bed"].path, "-i", rest.path, "-filter_complex",
+                  "[0:a]atrim=0:20,asetpts=PTS-STARTPTS[t];[t][1:a]concat=n=2:v=0:a=1[a]",
+                  "-map", "[a]", "-c:a", "ac3", tmp_path / name)
+    rep = tmp_path / "r.json"
+    rc, out, err = run_cli(["analyze", tmp_path / "ep_a.mka", tmp_path / "ep_b.mka",
+                            "--mode", "audio", "--json", "--report", rep, "-q"])
+    assert rc == 3, err
+    r = json.loads(out)
+    ev = r["evidence"]
+    assert not ev["accounts_for_dub"] and 0 < ev["sound_on_map"] < 0.3 * ev["sound_windows"]
+    assert "stretches of its sound match the original" in err
+    assert json.loads(rep.read_text())["confidence"] < 0.5
