@@ -337,13 +337,10 @@ def _segments(runs: list[fit.Run], offsets: list[float], slots: list[fit.Slot], 
     half = WIN_S / 2
     bounds: list[tuple[float, float]] = []      # (end of run k, start of run k+1), dub s
     for k in range(len(runs) - 1):
-        a, b = runs[k], runs[k + 1]
         # An audio window speaks for its whole span; a speech anchor only for its instant:
-        # the edge lies after run k's last speech anchor and before run k+1's first.
-        sa, sb = slots[a.last], slots[b.first]
-        u_lo = max(0.0, sa.dub_t * speed - (half if sa.source == "audio" else 0.0))
-        u_hi = sb.dub_t * speed + (half if sb.source == "audio" else 0.0)
-        u_lo = min(u_lo, u_hi - 0.02)
+        # the edge lies after run k's last evidence and before run k+1's first.
+        u_lo, u_hi = fit.edge_span(runs, slots, k, speed, half)
+        u_lo = min(max(0.0, u_lo), u_hi - 0.02)
         gap = max(0.0, offsets[k] - offsets[k + 1])       # dub material with no counterpart
         x1, x2 = A.refine_boundary(o_f, d_fw, u_lo, u_hi, offsets[k], offsets[k + 1],
                                    min_gap=gap)

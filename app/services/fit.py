@@ -137,18 +137,25 @@ def merge_runs(runs: list[Run], tol: float = OFFSET_TOL) -> list[Run]:
     return out
 
 
+def edge_span(runs: list[Run], slots: list[Slot], k: int, speed: float,
+              half: float) -> tuple[float, float]:
+    """(lo, hi), on the speed-corrected dub clock: where the edge between runs k and k+1
+    can lie, from run k's last evidence to run k+1's first (an audio window speaks for
+    `half` s on either side of its centre, a speech anchor only for its instant)."""
+    sa, sb = slots[runs[k].last], slots[runs[k + 1].first]
+    lo = sa.dub_t * speed - (half if sa.source == "audio" else 0.0)
+    hi = sb.dub_t * speed + (half if sb.source == "audio" else 0.0)
+    return lo, hi
+
+
 def edge_room(runs: list[Run], slots: list[Slot], k: int, speed: float,
               half: float) -> tuple[float, float]:
     """(needed, room) for the edge between runs k and k+1, in seconds of the original's
     clock: `needed` = offset_k - offset_k+1, the dub material with no counterpart that
-    the change of offset implies (0 for a cut); `room` = the stretch between the two
-    runs' evidence where that material can lie (an audio window speaks for `half` s on
-    either side of its centre, a speech anchor only for its instant)."""
-    a, b = runs[k], runs[k + 1]
-    sa, sb = slots[a.last], slots[b.first]
-    lo = sa.dub_t * speed - (half if sa.source == "audio" else 0.0)
-    hi = sb.dub_t * speed + (half if sb.source == "audio" else 0.0)
-    return max(0.0, a.offset - b.offset), hi - lo
+    the change of offset implies (0 for a cut); `room` = the span of `edge_span` where
+    that material can lie."""
+    lo, hi = edge_span(runs, slots, k, speed, half)
+    return max(0.0, runs[k].offset - runs[k + 1].offset), hi - lo
 
 
 def drop_conflicting_runs(runs: list[Run], slots: list[Slot], speed: float, half: float,
