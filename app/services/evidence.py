@@ -23,22 +23,21 @@ float rounding, thread counts or a word heard otherwise by Whisper on another pr
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, replace
 
+from app.services.align import WIN_S
+from app.services.speech import SHORT_PHRASE_CHARS, letters
 from app.services.timemap import TimeMap
 
 MIN_SOUND_SHARE = 0.30   # share of the dub's sounding windows matched on the map
 MIN_LINE_SHARE = 0.35    # share of the dub's transcribed lines paired on the map
 MIN_LINES = 3            # ... and at least this many lines (a 20 s clip has 3-5)
-LINE_LETTERS = 12        # a line shorter than this ("Yes.", "Thank you.") means little
+LINE_LETTERS = SHORT_PHRASE_CHARS  # a shorter line ("Yes.", "Thank you.") means little
 LINE_TOL_S = 1.5         # a pair is on the map within this (actors' timing, Whisper's)
 WINDOW_TOL_S = 0.5       # a window is on the map when its offset is within this
 EDGE_SUPPORT_S = 15.0    # an edge with no anchor this close on a side is a guess ...
 EDGE_SPAN_S = 60.0       # ... costing up to half the confidence over this much more
-AUDIO_HALF_S = 6.0       # an audio anchor stands for a 12 s window around its centre
-
-_LETTERS = re.compile(r"\w", re.UNICODE)
+AUDIO_HALF_S = WIN_S / 2  # an audio anchor stands for its window around its centre
 
 
 @dataclass(frozen=True)
@@ -87,10 +86,6 @@ class Evidence:
                  edges=[dict(asdict(e), unsupported_s=round(e.unsupported_s, 1))
                         for e in self.edges])
         return d
-
-
-def letters(text: str) -> int:
-    return len(_LETTERS.findall(text))
 
 
 def gather(tmap: TimeMap, *, windows_active: int = 0,

@@ -339,14 +339,15 @@ def align_phrases(dub_starts: np.ndarray, orig_starts: np.ndarray, sim: np.ndarr
     return out
 
 
-def _letters(text: str) -> int:
+def letters(text: str) -> int:
+    """Letters (word characters) in `text`: how much a line can mean."""
     return len(_LETTERS.findall(text))
 
 
 def pair_score(similarity: float, dub_text: str, orig_text: str, supported: bool) -> float:
     """Anchor score of a phrase-start anchor on the audio-anchor scale (see module doc)."""
     s = min(SCORE_MAX, max(0.0, SCORE_PER_SIM * (similarity - SCORE_SIM0)))
-    n = min(_letters(dub_text), _letters(orig_text))
+    n = min(letters(dub_text), letters(orig_text))
     if n < SHORT_PHRASE_CHARS:
         s *= max(0.3, n / SHORT_PHRASE_CHARS)
     if not supported:

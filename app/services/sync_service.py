@@ -324,7 +324,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     del orig_audio, dub_audio
     assert alignment is not None and judged is not None
     tmap = alignment.tmap
-    if (not alignment.scan or not alignment.scan.windows) and orig.video and dub.video:
+    speech_placed = not alignment.scan or not alignment.scan.windows
+    if speech_placed and orig.video and dub.video:
         with timer.stage("picture"):      # speech-placed offsets pinned by the picture
             rep.update("fit", 0.85, "matching the pictures")
             tmap, alignment.diagnostics["picture"] = refine_picture(tmap, orig, dub)
@@ -336,7 +337,6 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             # their edges by up to a line or two (one mismatched pair moves an edge to
             # the next line): the search reaches further than around audio-placed ones.
             resid = float(alignment.diagnostics.get("residual_ms", 0.0)) / 1000.0
-            speech_placed = not alignment.scan or not alignment.scan.windows
             tmap, edge_moves = refine_edges(
                 tmap,
                 lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
