@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+# What the map is found from: "audio" the shared music and effects, "speech" the dialogue
+# matched by meaning, "auto" the audio first and speech where it leaves the map unsure.
+Mode = Literal["auto", "audio", "speech"]
+MODES: tuple[str, ...] = get_args(Mode)
+# What plays where the dub has nothing for the original's timeline (a cut in the dub):
+# "silence", or the original's own audio.
+GapFill = Literal["silence", "original"]
+GAP_FILLS: tuple[str, ...] = get_args(GapFill)
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,8 @@ class SyncRequest:
     output: Path | None = None            # None: analyze only
     report_path: Path | None = None
     dub_lang: str | None = None           # ISO 639-2 tag forced by the user
-    gap_fill: str | None = None           # silence | original (None: settings)
-    mode: str | None = None               # auto | audio | speech (None: settings)
+    gap_fill: GapFill | None = None       # None: settings
+    mode: Mode | None = None              # None: settings
     orig_audio_track: int | None = None   # N-th audio stream (0-based) of each file
     dub_audio_track: int | None = None
     title: str | None = None              # dub track title; default "<Language> (SyncDub)"
