@@ -4,11 +4,27 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from app.errors import Cancelled
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def safe_call(callback: Callable[[T], None] | None, value: T) -> None:
+    """Give `value` to a progress callback (None: nothing to do). An error the callback
+    raises is logged and ignored, so a broken progress sink never breaks the job;
+    `Cancelled` propagates, since raising it from the callback is how a job is stopped."""
+    if callback is None:
+        return
+    try:
+        callback(value)
+    except Cancelled:
+        raise
+    except Exception:
+        logger.exception("progress callback failed (ignored)")
 
 #: Stages in order with their share of the whole job (fractions add to 1).
 STAGES: dict[str, float] = {
@@ -65,14 +81,8 @@ class Reporter:
             raise Cancelled("cancelled by the user")
         f = min(1.0, max(0.0, fraction))
         overall = self._start.get(stage, 0.0) + self._weight.get(stage, 0.0) * f
-        if self._cb is None:
-            return
-        try:
-            self._cb(Progress(stage, f, min(1.0, overall), message))
-        except Cancelled:
-            raise
-        except Exception:  # a broken progress sink must never break the job
-            logger.exception("progress callback failed (ignored)")
+        if self._cb is not None:
+            safe_call(self._cb, Progress(stage, f, min(1.0, overall), message))
 
     def stage_callback(self, stage: str, message: str = "") -> Callable[[float], None]:
         return lambda f: self.update(stage, f, message)

@@ -33,6 +33,7 @@ import numpy as np
 
 from app.errors import ModelError
 from app.services.device import compute_type, resolve_device
+from app.services.progress import safe_call
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +137,8 @@ def normalize_regions(regions: Sequence[Region] | None, duration: float,
 
 
 def _safe_progress(progress: FractionCallback | None, fraction: float) -> None:
-    if progress is None:
-        return
-    try:
-        progress(min(1.0, max(0.0, fraction)))
-    except Exception as exc:  # Cancelled must propagate; a broken sink must not
-        if type(exc).__name__ == "Cancelled":
-            raise
-        logger.exception("progress callback failed (ignored)")
+    """Report `fraction` (clipped to 0..1) through `progress.safe_call`."""
+    safe_call(progress, min(1.0, max(0.0, fraction)))
 
 
 def _check_audio(audio: np.ndarray) -> np.ndarray:
