@@ -6,7 +6,8 @@ computes the envelopes and calls it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,11 +41,41 @@ class AudioScan:
     windows: tuple[A.WindowMatch, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class AlignmentDiagnostics:
+    """What the fit saw, for the report. Speeds are original seconds per dub second, times
+    dub seconds, offsets seconds (orig_t - speed * dub_t). A run is [first dub_t, last
+    dub_t, offset, summed z]. An optional figure is None where it was not measured, and
+    is then left out of `to_dict`."""
+
+    speed_scan_score: float | None = None   # z of the speed scan's best ratio (audio)
+    speed_scan: float                        # the speed the windows were scanned at first
+    speed_windows: float                     # ... refined by the windows' slope
+    dropped_runs: list[list[float]] | None = None   # conflicting runs (fit.py), dropped
+    cluster_offsets: list[float]             # the decode's candidate offsets (16 at most)
+    decoded_runs: list[list[float]]          # the decode's runs (32 at most)
+    slots: int                               # audio windows + speech pairs decoded
+    clusters: int
+    runs: int                                # runs kept as segments
+    coverage: float                          # share of the slots with evidence the runs hold
+    median_z: float                          # median strength of the decoded slots
+    speech_speed_se: float | None = None     # speech only: standard error of the free speed
+    residual_ms: float                       # spread of the kept anchors around the fit
+    speed: float                             # the map's speed
+    holes: list[list[float]]                 # dub stretches the audio matched nowhere
+    picture: dict[str, Any] | None = None    # the picture stage's figures (picture.py)
+    edges: list[dict[str, Any]] | None = None  # the waveform edge stage's moves (edges.py)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's `diagnostics`: the measured figures, in field order."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
 @dataclass
 class Alignment:
     tmap: TimeMap
     anchors: list[Anchor]
-    diagnostics: dict = field(default_factory=dict)
+    diagnostics: AlignmentDiagnostics
     scan: AudioScan | None = None
     # Dub stretches (s) the audio matched nowhere, HOLE_MIN_S or longer.
     holes: list[tuple[float, float]] = field(default_factory=list)
@@ -52,6 +83,30 @@ class Alignment:
     # (dub_t, offset). What the evidence judge (evidence.py) counts against the map.
     windows_active: int = 0
     windows_matched: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """The global decode over every slot (audio windows and speech pairs)."""
+    slots: list[fit.Slot]
+    clusters: list[float]
+    decode: fit.Decode
+    runs: list[fit.Run]            # merged, conflicting ones dropped
+    dropped: list[fit.Run]
+    tol: float                     # s: a slot belongs to a run within this of its offset
+    z_null: float                  # strength below which a slot is "no counterpart"
+    coverage: float                # share of the slots with evidence that the runs hold
+    zs: list[float]                # strength of each decoded slot's best candidate
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """The runs placed by a shared-slope fit on their anchors."""
+    speed: float
+    offsets: list[float]           # s, per run (orig_t - speed * dub_t)
+    anchors: list[Anchor]
+    residual_ms: float
+    speech_speed_se: float | None  # speech only: standard error of the free speed
 
 
 def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> list[fit.Slot]:
@@ -65,6 +120,11 @@ def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> 
 
 def _coarse(env_f: np.ndarray) -> np.ndarray:
     return F.normalize(F.decimate(env_f, A.COARSE), span=60)
+
+
+def _runs_rows(slots: list[fit.Slot], runs: list[fit.Run]) -> list[list[float]]:
+    return [[round(slots[r.first].dub_t, 1), round(slots[r.last].dub_t, 1),
+             round(r.offset, 3), round(r.z_sum, 1)] for r in runs]
 
 
 def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: float,
@@ -84,29 +144,69 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     scanning again when the speed stays the same.
     """
     speech = list(speech or [])
-    diag: dict = {}
     o_f = F.normalize(orig_env)
     d_f = F.normalize(dub_env)
-    o_c, d_c = _coarse(o_f), _coarse(d_f)
-
-    # 1. Speed: from the audio, unless told; speech pairs can settle it too.
+    scan_score = None
     if speed is None:
-        if use_audio and scan is not None:
-            speed = scan.speed
-            diag["speed_scan_score"] = round(scan.speed_score, 2)
-        elif use_audio and len(d_c) > 40 and len(o_c) > 40:
-            speed, sscore = A.find_speed(o_c, d_c, hint=speed_hint)
-            diag["speed_scan_score"] = round(sscore, 2)
+        speed, scan_score = _search_speed(o_f, d_f, speech, use_audio, speed_hint, scan)
+    speed_scan = speed
+    windows, win_speed, speed = _dense_windows(o_f, d_f, speed, use_audio, scan)
+    new_scan = AudioScan(win_speed, float(scan_score or 0.0), tuple(windows)) \
+        if use_audio else None
+    speed_windows = speed
+    dcd = _decode_slots(windows, speech, speed)
+    place = _place_runs(dcd, o_f, d_f, speed, speed_hint, dub_duration,
+                        speech_only=not windows)
+    tmap = _time_map(dcd, place, o_f, d_f, orig_bands, dub_bands, orig_duration,
+                     dub_duration, speech_only=not windows)
+    dec, slots = dcd.decode, dcd.slots
+    matched = tuple((sl.dub_t, dec.clusters[dec.choice[i]]) for i, sl in enumerate(slots)
+                    if sl.source == "audio" and dec.choice and dec.choice[i] >= 0)
+    holes = find_holes([t for t, _ in matched], dub_duration, WIN_S / 2) if use_audio else \
+        [(0.0, dub_duration)]
+    diag = AlignmentDiagnostics(
+        speed_scan_score=scan_score, speed_scan=speed_scan, speed_windows=speed_windows,
+        dropped_runs=_runs_rows(slots, dcd.dropped) if dcd.dropped else None,
+        cluster_offsets=[round(c, 3) for c in dcd.clusters[:16]],
+        decoded_runs=_runs_rows(slots, dec.runs)[:32], slots=len(slots),
+        clusters=len(dcd.clusters), runs=len(dcd.runs), coverage=round(dcd.coverage, 3),
+        median_z=round(float(np.median(dcd.zs)), 2) if dcd.zs else 0,
+        speech_speed_se=place.speech_speed_se, residual_ms=round(place.residual_ms, 2),
+        speed=place.speed, holes=[[round(a, 1), round(b, 1)] for a, b in holes])
+    return Alignment(tmap, place.anchors, diag, new_scan, holes,
+                     windows_active=sum(1 for sl in slots if sl.source == "audio" and sl.cands),
+                     windows_matched=matched)
+
+
+def _search_speed(o_f: np.ndarray, d_f: np.ndarray, speech: list[Anchor], use_audio: bool,
+                  speed_hint: float | None, scan: AudioScan | None
+                  ) -> tuple[float, float | None]:
+    """The speed from the audio (a previous scan's, else a search on the coarse
+    envelopes), unless only speech counts; speech pairs settle it when the audio is not
+    sure. Returns (speed, the scan's score, None when no scan spoke)."""
+    score = None
+    if use_audio and scan is not None:
+        speed = scan.speed
+        score = round(scan.speed_score, 2)
+    else:
+        o_c, d_c = _coarse(o_f), _coarse(d_f)
+        if use_audio and len(d_c) > 40 and len(o_c) > 40:
+            speed, found = A.find_speed(o_c, d_c, hint=speed_hint)
+            score = round(found, 2)
         else:
             speed = 1.0
-        if speech and (not use_audio or diag.get("speed_scan_score", 0) < fit.Z_NULL):
-            sp = _speech_speed(speech, speed_hint)
-            if sp is not None:
-                speed = sp
-    diag["speed_scan"] = speed
+    if speech and (not use_audio or (score or 0) < fit.Z_NULL):
+        sp = _speech_speed(speech, speed_hint)
+        if sp is not None:
+            speed = sp
+    return speed, score
 
-    # 2. Dense windows at that speed; the slope of their matches refines the speed
-    #    (a 0.05 % error drifts 3.6 s over two hours), then the windows are redone.
+
+def _dense_windows(o_f: np.ndarray, d_f: np.ndarray, speed: float, use_audio: bool,
+                   scan: AudioScan | None) -> tuple[list[A.WindowMatch], float, float]:
+    """Dense windows at `speed`; the slope of their matches refines the speed (a 0.05 %
+    error drifts 3.6 s over two hours), then the windows are redone. Returns (windows,
+    the speed they were scanned at, the refined speed)."""
     windows: list[A.WindowMatch] = []
     win_speed = speed
     if use_audio and scan is not None and abs(scan.speed - speed) < 1e-9:
@@ -124,13 +224,13 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
             if abs(s2 - speed) < 2e-5:
                 break
             speed = s2
-    diag["speed_windows"] = speed
-    new_scan = AudioScan(win_speed, float(diag.get("speed_scan_score", 0.0)),
-                         tuple(windows)) if use_audio else None
+    return windows, win_speed, speed
 
-    # 3. One global decode over every slot.
+
+def _decode_slots(windows: list[A.WindowMatch], speech: list[Anchor],
+                  speed: float) -> _Decoded:
+    """One global decode over every slot at `speed`: runs of slots sharing an offset."""
     slots = _slots(windows, speech, speed)
-    slot_speed = speed                # the speed the slots' candidate offsets are taken at
     tol = fit.OFFSET_TOL if windows else SPEECH_TOL
     z_null = fit.Z_NULL if windows else SPEECH_Z_NULL
     clusters = fit.cluster_offsets(slots, tol=tol, min_z=fit.MIN_CLUSTER_Z if windows else 8.0,
@@ -142,31 +242,27 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     # Two runs whose offsets need more room for an insert than their evidence leaves
     # cannot both hold: the weaker goes before any edge is placed (fit.py).
     runs, dropped = fit.drop_conflicting_runs(runs, slots, speed, WIN_S / 2, tol)
-    if dropped:
-        diag["dropped_runs"] = [[round(slots[r.first].dub_t, 1), round(slots[r.last].dub_t, 1),
-                                 round(r.offset, 3), round(r.z_sum, 1)] for r in dropped]
     active = sum(1 for s in slots if s.cands)
     matched = sum(r.n for r in runs)
-    coverage = matched / active if active else 0.0
     zs = [c.z for i, s in enumerate(slots) for c in s.cands[:1]
           if dec.choice and dec.choice[i] >= 0]
-    diag["cluster_offsets"] = [round(c, 3) for c in clusters[:16]]
-    diag["decoded_runs"] = [[round(slots[r.first].dub_t, 1), round(slots[r.last].dub_t, 1),
-                             round(r.offset, 3), round(r.z_sum, 1)] for r in dec.runs][:32]
-    diag.update(slots=len(slots), clusters=len(clusters), runs=len(runs),
-                coverage=round(coverage, 3), median_z=round(float(np.median(zs)), 2) if zs else 0)
+    return _Decoded(slots, clusters, dec, runs, dropped, tol, z_null,
+                    matched / active if active else 0.0, zs)
 
-    # 4. Fine anchors inside each run, then one speed shared by all runs.
+
+def _run_points(dcd: _Decoded, o_f: np.ndarray, d_f: np.ndarray, speed: float,
+                speech_only: bool) -> list[tuple[float, float, float, int, str]]:
+    """Fine anchors inside each run: (dub_t, orig_t, weight, run, source)."""
     d_fw = F.warp(d_f, speed)
-    pts: list[tuple[float, float, float, int, str]] = []   # dub_t, orig_t, weight, run, src
-    for k, r in enumerate(runs):
+    pts: list[tuple[float, float, float, int, str]] = []
+    for k, r in enumerate(dcd.runs):
         for i in range(r.first, r.last + 1):
-            s = slots[i]
-            cand = [c for c in s.cands if abs(c.offset - r.offset) <= tol]
+            s = dcd.slots[i]
+            cand = [c for c in s.cands if abs(c.offset - r.offset) <= dcd.tol]
             if not cand:
                 continue
             z = max(c.z for c in cand)
-            if z < z_null:
+            if z < dcd.z_null:
                 continue
             u = s.dub_t * speed
             fa = A.fine_anchor(o_f, d_fw, u - WIN_S / 2, u + WIN_S / 2, r.offset) \
@@ -174,64 +270,71 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
             if fa is not None:
                 pts.append((s.dub_t, u + fa[0], z, k, "audio"))
             elif s.source == "speech" and \
-                    abs(s.cands[0].offset - r.offset) <= max(tol, 0.5):
+                    abs(s.cands[0].offset - r.offset) <= max(dcd.tol, 0.5):
                 # Speech pairs are imprecise (~0.1-0.3 s): with audio anchors they only
                 # steer; alone, their weighted mean places the segment.
                 pts.append((s.dub_t, s.dub_t * speed + s.cands[0].offset,
-                            z * (0.05 if windows else 1.0), k, "speech"))
-    anchors_out: list[Anchor] = []
-    offsets = [r.offset for r in runs]
-    resid_ms = 0.0
-    if pts:
-        arr = np.array([p[:4] for p in pts], dtype=float)
-        lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
-                                  len(runs), speed, fit_speed=True)
-        if abs(lf.speed / speed - 1) < 0.003:
-            speed = lf.speed
-        if windows:
-            snapped = _snap_speed(speed, dub_duration, 0.002)
-        else:
-            snapped = _speech_snap(arr, len(runs), speed, speed_hint, diag)
-        if snapped != speed:
-            # A usual ratio within the measurement's precision: use it exactly (speed 1
-            # then lets the dub be placed without re-encoding).
-            speed = snapped
-            lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
-                                      len(runs), speed, fit_speed=False)
-        for k in range(len(runs)):
-            if any(int(p[3]) == k for p, ok in zip(pts, lf.inliers) if ok):
-                offsets[k] = lf.offsets[k]
-        if not windows:
-            pts, lf = _speech_reselect(slots, runs, offsets, speed, slot_speed, tol, z_null,
-                                       pts, lf)
-        resid_ms = lf.residual_ms
-        anchors_out = [Anchor(p[0], p[1], round(p[2], 2), p[4])
-                       for p, ok in zip(pts, lf.inliers) if ok]
-    diag["residual_ms"] = round(resid_ms, 2)
-    diag["speed"] = speed
+                            z * (1.0 if speech_only else 0.05), k, "speech"))
+    return pts
 
-    # 5. Segments with refined edges.
+
+def _place_runs(dcd: _Decoded, o_f: np.ndarray, d_f: np.ndarray, speed: float,
+                speed_hint: float | None, dub_duration: float, *,
+                speech_only: bool) -> _Placement:
+    """One speed shared by all runs, fitted on their fine anchors (snapped to a usual
+    ratio within the measurement's precision), and each run's offset."""
+    runs = dcd.runs
+    pts = _run_points(dcd, o_f, d_f, speed, speech_only)
+    offsets = [r.offset for r in runs]
+    if not pts:
+        return _Placement(speed, offsets, [], 0.0, None)
+    se = None
+    slot_speed = speed                # the speed the slots' candidate offsets are taken at
+    arr = np.array([p[:4] for p in pts], dtype=float)
+    lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
+                              len(runs), speed, fit_speed=True)
+    if abs(lf.speed / speed - 1) < 0.003:
+        speed = lf.speed
+    if speech_only:
+        snapped, se = _speech_snap(arr, len(runs), speed, speed_hint)
+    else:
+        snapped = _snap_speed(speed, dub_duration, 0.002)
+    if snapped != speed:
+        # A usual ratio within the measurement's precision: use it exactly (speed 1
+        # then lets the dub be placed without re-encoding).
+        speed = snapped
+        lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
+                                  len(runs), speed, fit_speed=False)
+    for k in range(len(runs)):
+        if any(int(p[3]) == k for p, ok in zip(pts, lf.inliers) if ok):
+            offsets[k] = lf.offsets[k]
+    if speech_only:
+        pts, lf = _speech_reselect(dcd.slots, runs, offsets, speed, slot_speed, dcd.tol,
+                                   dcd.z_null, pts, lf)
+    anchors = [Anchor(p[0], p[1], round(p[2], 2), p[4])
+               for p, ok in zip(pts, lf.inliers) if ok]
+    return _Placement(speed, offsets, anchors, lf.residual_ms, se)
+
+
+def _time_map(dcd: _Decoded, place: _Placement, o_f: np.ndarray, d_f: np.ndarray,
+              orig_bands: np.ndarray | None, dub_bands: np.ndarray | None,
+              orig_duration: float, dub_duration: float, *, speech_only: bool) -> TimeMap:
+    """Segments with their edges placed on the per-band evidence (the full envelopes
+    when there are no bands or only one run), and the map's confidence."""
+    speed, runs = place.speed, dcd.runs
     if orig_bands is not None and dub_bands is not None and len(runs) > 1:
         o_ev = [F.normalize(orig_bands[:, b], span=100) for b in range(orig_bands.shape[1])]
         d_ev = [F.warp(F.normalize(dub_bands[:, b], span=100), speed)
                 for b in range(dub_bands.shape[1])]
     else:
         o_ev, d_ev = o_f, F.warp(d_f, speed)
-    tmap_segments = _segments(runs, offsets, slots, speed, o_ev, d_ev,
+    tmap_segments = _segments(runs, place.offsets, dcd.slots, speed, o_ev, d_ev,
                               orig_duration, dub_duration)
-    conf, reasons, seg_conf = _confidence(runs, coverage, zs, resid_ms, tmap_segments,
-                                          speech_only=not windows)
+    conf, reasons, seg_conf = _confidence(runs, dcd.coverage, dcd.zs, place.residual_ms,
+                                          tmap_segments, speech_only=speech_only)
     segs = tuple(Segment(s.dub_start, s.dub_end, s.orig_start, speed, round(c, 3), r.n)
                  for s, c, r in zip(tmap_segments, seg_conf, runs))
-    tmap = TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
-    matched = tuple((sl.dub_t, dec.clusters[dec.choice[i]]) for i, sl in enumerate(slots)
-                    if sl.source == "audio" and dec.choice and dec.choice[i] >= 0)
-    holes = find_holes([t for t, _ in matched], dub_duration, WIN_S / 2) if use_audio else \
-        [(0.0, dub_duration)]
-    diag["holes"] = [[round(a, 1), round(b, 1)] for a, b in holes]
-    return Alignment(tmap, anchors_out, diag, new_scan, holes,
-                     windows_active=sum(1 for sl in slots if sl.source == "audio" and sl.cands),
-                     windows_matched=matched)
+    return TimeMap(segs, orig_duration, dub_duration, speed, round(conf, 3), tuple(reasons))
 
 
 def find_holes(matched_t: list[float], duration: float, half: float,
@@ -258,25 +361,26 @@ def _snap_speed(speed: float, dub_duration: float, tol_s: float = 0.002) -> floa
     return speed
 
 
-def _speech_snap(arr: np.ndarray, n_runs: int, speed: float, hint: float | None,
-                 diag: dict) -> float:
+def _speech_snap(arr: np.ndarray, n_runs: int, speed: float,
+                 hint: float | None) -> tuple[float, float | None]:
     """Speech-only speed. Speech anchors are coarse (~0.1-0.3 s), so the free slope is
     only known to its standard error: the frame-rate hint, else the nearest usual ratio,
     is used when it lies within 3 standard errors of it (the slope alone cannot tell
-    1.000 from 1.001 over a few minutes of dialogue); the free speed otherwise."""
+    1.000 from 1.001 over a few minutes of dialogue); the free speed otherwise. Returns
+    (speed, the standard error, None when too few pairs to tell)."""
     lf = fit.fit_shared_slope(arr[:, 0], arr[:, 1], arr[:, 3].astype(int), arr[:, 2],
                               n_runs, speed, fit_speed=False)
     d, g = arr[lf.inliers, 0], arr[lf.inliers, 3].astype(int)
     if len(d) < 3:
-        return speed
+        return speed, None
     spread = sum(float(((d[g == k] - d[g == k].mean()) ** 2).sum()) for k in set(g.tolist()))
     sigma = max(lf.residual_ms / 1000.0, 0.02)
     se = sigma / np.sqrt(max(spread, 1e-9))
-    diag["speech_speed_se"] = round(float(se), 6)
+    rounded_se = round(float(se), 6)
     if hint is not None and abs(hint - speed) <= 3 * se:
-        return hint
+        return hint, rounded_se
     near = min(A.USUAL_SPEEDS, key=lambda c: abs(c - speed))
-    return near if abs(near - speed) <= 3 * se else speed
+    return (near if abs(near - speed) <= 3 * se else speed), rounded_se
 
 
 def _speech_reselect(slots: list[fit.Slot], runs: list[fit.Run], offsets: list[float],

@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -124,7 +124,7 @@ def _speech_probe(orig, o_stream, dub, d_stream, orig_dur: float, dub_dur: float
                   "dub_region": [round(d0, 1), round(d1, 1)],
                   "orig_region": [round(o0, 1), round(o1, 1)],
                   "pairs": [asdict(p) for p in res.pairs], **res.timings},
-              "diagnostics": alignment.diagnostics if alignment else {},
+              "diagnostics": alignment.diagnostics.to_dict() if alignment else {},
               "timings": timer.times}
     raise AlignmentError("These files do not seem to be the same film: " + "; ".join(reasons)
                          + ". Check that both files are releases of the same film.",
@@ -271,7 +271,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     judged = _judge(alignment, None) if alignment is not None else None
     weak = judged is None or not judged[2] \
         or judged[1].confidence < settings.min_confidence \
-        or alignment.diagnostics.get("coverage", 0) < 0.6
+        or alignment.diagnostics.coverage < 0.6
     # Where speech is needed: everything in speech mode or when the audio is weak; in
     # auto otherwise only the stretches the audio left undetermined (holes at an edit or
     # at either end), so a film with a shared bed pays for no transcription at all.
@@ -328,7 +328,8 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
     if speech_placed and orig.video and dub.video:
         with timer.stage("picture"):      # speech-placed offsets pinned by the picture
             rep.update("fit", 0.85, "matching the pictures")
-            tmap, alignment.diagnostics["picture"] = refine_picture(tmap, orig, dub)
+            tmap, picture = refine_picture(tmap, orig, dub)
+            alignment.diagnostics = replace(alignment.diagnostics, picture=picture)
     edge_moves: list[dict] = []
     if len(tmap.segments) > 1 and judged[2] and judged[1].confidence >= settings.min_confidence:
         with timer.stage("edges"):
@@ -336,7 +337,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
             # Speech-placed maps are off by up to a few hundred ms (search that far), and
             # their edges by up to a line or two (one mismatched pair moves an edge to
             # the next line): the search reaches further than around audio-placed ones.
-            resid = float(alignment.diagnostics.get("residual_ms", 0.0)) / 1000.0
+            resid = alignment.diagnostics.residual_ms / 1000.0
             tmap, edge_moves = refine_edges(
                 tmap,
                 lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
@@ -376,7 +377,7 @@ def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bo
         "phrase_pairs": [asdict(p) for p in speech_res.pairs] if speech_res else [],
         "speech": dict(speech_res.timings) if speech_res else None,
         "evidence": evidence.to_dict(),
-        "diagnostics": dict(alignment.diagnostics, edges=edge_moves),
+        "diagnostics": replace(alignment.diagnostics, edges=edge_moves).to_dict(),
         "streams": {"original_audio": o_stream.kind_index, "dub_audio": d_stream.kind_index,
                     "dub_codec": d_stream.codec, "dub_channels": d_stream.channels},
         "output": None,
