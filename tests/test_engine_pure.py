@@ -270,7 +270,7 @@ def test_align_drops_a_stray_run_that_cannot_precede_the_film():
     assert len(live) == 1, tm.to_dict()
     assert abs(live[0].offset - (-lead)) <= 0.005, tm.to_dict()
     assert abs(live[0].dub_start - lead) <= 0.1, tm.to_dict()
-    assert al.diagnostics.get("dropped_runs"), al.diagnostics
+    assert al.diagnostics.dropped_runs, al.diagnostics
     _assert_map_follows(tm, p, 0.005)
 
 
@@ -617,7 +617,7 @@ def test_align_reuses_an_audio_scan(monkeypatch):
     monkeypatch.setattr(A, "find_speed", no_scan)
     again = align_envelopes(p.orig, p.dub, p.orig_duration, p.dub_duration, scan=first.scan)
     assert again.tmap.segments == first.tmap.segments
-    assert again.diagnostics["speed_windows"] == first.scan.speed
+    assert again.diagnostics.speed_windows == first.scan.speed
 
 
 @pytest.mark.parametrize("seed", range(6))
