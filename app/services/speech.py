@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import babelfish
 import numpy as np
 
 from app.services.types import Anchor, PhrasePair, SpeechResult
@@ -104,65 +105,72 @@ class MatcherParams:
 
 
 # --------------------------------------------------------------------------- languages
-# Whisper code -> (ISO 639-2/B as Matroska uses, English name).
-_LANGS: dict[str, tuple[str, str]] = {
-    "en": ("eng", "English"), "es": ("spa", "Spanish"), "fr": ("fre", "French"),
-    "de": ("ger", "German"), "it": ("ita", "Italian"), "pt": ("por", "Portuguese"),
-    "ja": ("jpn", "Japanese"), "zh": ("chi", "Chinese"), "ru": ("rus", "Russian"),
-    "nl": ("dut", "Dutch"), "ko": ("kor", "Korean"), "ar": ("ara", "Arabic"),
-    "hi": ("hin", "Hindi"), "pl": ("pol", "Polish"), "tr": ("tur", "Turkish"),
-    "sv": ("swe", "Swedish"), "da": ("dan", "Danish"), "no": ("nor", "Norwegian"),
-    "nn": ("nno", "Norwegian Nynorsk"), "fi": ("fin", "Finnish"), "cs": ("cze", "Czech"),
-    "sk": ("slo", "Slovak"), "hu": ("hun", "Hungarian"), "ro": ("rum", "Romanian"),
-    "el": ("gre", "Greek"), "he": ("heb", "Hebrew"), "uk": ("ukr", "Ukrainian"),
-    "ca": ("cat", "Catalan"), "hr": ("hrv", "Croatian"), "sr": ("srp", "Serbian"),
-    "bs": ("bos", "Bosnian"), "sl": ("slv", "Slovenian"), "bg": ("bul", "Bulgarian"),
-    "th": ("tha", "Thai"), "vi": ("vie", "Vietnamese"), "id": ("ind", "Indonesian"),
-    "ms": ("may", "Malay"), "tl": ("tgl", "Tagalog"), "fa": ("per", "Persian"),
-    "ur": ("urd", "Urdu"), "bn": ("ben", "Bengali"), "ta": ("tam", "Tamil"),
-    "te": ("tel", "Telugu"), "ml": ("mal", "Malayalam"), "kn": ("kan", "Kannada"),
-    "mr": ("mar", "Marathi"), "gu": ("guj", "Gujarati"), "pa": ("pan", "Punjabi"),
-    "lt": ("lit", "Lithuanian"), "lv": ("lav", "Latvian"), "et": ("est", "Estonian"),
-    "is": ("ice", "Icelandic"), "ga": ("gle", "Irish"), "cy": ("wel", "Welsh"),
-    "eu": ("baq", "Basque"), "gl": ("glg", "Galician"), "af": ("afr", "Afrikaans"),
-    "sq": ("alb", "Albanian"), "mk": ("mac", "Macedonian"), "hy": ("arm", "Armenian"),
-    "ka": ("geo", "Georgian"), "az": ("aze", "Azerbaijani"), "kk": ("kaz", "Kazakh"),
-    "be": ("bel", "Belarusian"), "sw": ("swa", "Swahili"), "la": ("lat", "Latin"),
-    "yue": ("chi", "Cantonese"), "haw": ("haw", "Hawaiian"), "jw": ("jav", "Javanese"),
-    "mn": ("mon", "Mongolian"), "ne": ("nep", "Nepali"), "si": ("sin", "Sinhala"),
-    "km": ("khm", "Khmer"), "lo": ("lao", "Lao"), "my": ("bur", "Burmese"),
-    "am": ("amh", "Amharic"), "yo": ("yor", "Yoruba"), "so": ("som", "Somali"),
-    "mt": ("mlt", "Maltese"), "lb": ("ltz", "Luxembourgish"), "fo": ("fao", "Faroese"),
-}
+#: Whisper's language codes that are not ISO 639-1, as the ISO 639-3 code of the language:
+#: "jw" is Whisper's spelling of Javanese (ISO 639-1 "jv"); Hawaiian and Cantonese have no
+#: two-letter code.
+WHISPER_NON_ISO_CODES: dict[str, str] = {"jw": "jav", "haw": "haw", "yue": "yue"}
+#: ISO 639-3 languages without an ISO 639-2 code, tagged as their macrolanguage: Matroska's
+#: Language element takes ISO 639-2 only, and Cantonese is a Chinese language ("chi").
+MACROLANGUAGE_TAGS: dict[str, str] = {"yue": "chi"}
+#: Display names where ISO 639-3's reference name is not the everyday English one
+#: (keyed by ISO 639-3 code). Parenthesised qualifiers such as "(macrolanguage)" are
+#: dropped from every name.
+EVERYDAY_NAMES: dict[str, str] = {"ell": "Greek", "khm": "Khmer", "pan": "Punjabi",
+                                  "yue": "Cantonese"}
+UNKNOWN_TAG = "und"
+UNKNOWN_NAME = "Unknown"
+_QUALIFIER = re.compile(r"\s*\([^)]*\)")
+
+
+def _primary_subtag(code: str) -> str:
+    """The primary language subtag, lower case: "en-US" -> "en"."""
+    return code.lower().split("-")[0]
+
+
+def _whisper_language(whisper_code: str) -> babelfish.Language | None:
+    """The language of a Whisper code (ISO 639-1 or one of WHISPER_NON_ISO_CODES)."""
+    code = _primary_subtag(whisper_code)
+    try:
+        if code in WHISPER_NON_ISO_CODES:
+            return babelfish.Language(WHISPER_NON_ISO_CODES[code])
+        if len(code) == 2:
+            return babelfish.Language.fromalpha2(code)
+    except (babelfish.Error, ValueError):
+        pass
+    return None
+
+
+def _tagged_language(tag: str) -> babelfish.Language | None:
+    """The language of an ISO 639-2 tag as stream tags carry it: /B ("fre") or /T ("fra")."""
+    for parse in (babelfish.Language.fromalpha3b, babelfish.Language):
+        try:
+            return parse(tag)
+        except (babelfish.Error, ValueError):
+            continue
+    return None
 
 
 def iso639_2(whisper_code: str | None) -> str:
     """Whisper language code ("en", "es"...) -> ISO 639-2/B tag as Matroska uses ("eng",
     "spa", "fre", "ger"...). Unknown or None -> "und"."""
-    if not whisper_code:
-        return "und"
-    return _LANGS.get(whisper_code.lower().split("-")[0], ("und", ""))[0]
-
-
-# ISO 639-2/T tags where they differ from the /B tags Matroska uses (and _LANGS holds).
-_T_TO_B = {"fra": "fre", "deu": "ger", "zho": "chi", "nld": "dut", "ces": "cze", "ell": "gre",
-           "fas": "per", "ron": "rum", "slk": "slo", "sqi": "alb", "hye": "arm", "eus": "baq",
-           "kat": "geo", "isl": "ice", "mkd": "mac", "msa": "may", "mya": "bur", "cym": "wel",
-           "bod": "tib"}
-_NAME_BY_TAG: dict[str, str] = {}
-for _tag, _name in _LANGS.values():
-    _NAME_BY_TAG.setdefault(_tag, _name)      # first entry wins: "chi" is Chinese
+    lang = _whisper_language(whisper_code) if whisper_code else None
+    if lang is None:
+        return UNKNOWN_TAG
+    if lang.alpha3 in MACROLANGUAGE_TAGS:
+        return MACROLANGUAGE_TAGS[lang.alpha3]
+    return lang.alpha3b
 
 
 def language_name(code: str | None) -> str:
     """Display name ("Spanish") of a Whisper code ("es") or of an ISO 639-2 tag as stream
-    tags carry it ("spa", "fre" or "fra"); "Unknown" if not known."""
+    tags carry it ("spa", "fre" or "fra"); "Unknown" if not known or not a language
+    ("und", "mul", "zxx")."""
     if not code:
-        return "Unknown"
-    c = code.lower().split("-")[0]
-    if c in _LANGS:
-        return _LANGS[c][1] or "Unknown"
-    return _NAME_BY_TAG.get(_T_TO_B.get(c, c)) or "Unknown"
+        return UNKNOWN_NAME
+    lang = _whisper_language(code) or _tagged_language(_primary_subtag(code))
+    if lang is None or lang.scope == "special":
+        return UNKNOWN_NAME
+    return EVERYDAY_NAMES.get(lang.alpha3) or _QUALIFIER.sub("", lang.name)
 
 
 # --------------------------------------------------------------------------- phrases
