@@ -41,7 +41,7 @@ import babelfish
 import numpy as np
 
 from app.services.types import Anchor, PhrasePair, SpeechResult
-from app.services.transcribe import SAMPLE_RATE, Segment, Transcript, _safe_progress
+from app.services.transcribe import SAMPLE_RATE, Transcript, Utterance, _safe_progress
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def language_name(code: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- phrases
-def split_sentences(segments: Sequence[Segment]) -> list[Phrase]:
+def split_sentences(segments: Sequence[Utterance]) -> list[Phrase]:
     """Split Whisper segments into sentences at sentence-final punctuation, using word
     times; two languages rarely group lines into segments the same way, sentences match
     better one to one. Segments without words are kept whole."""

@@ -65,8 +65,9 @@ class Word:
 
 
 @dataclass(frozen=True)
-class Segment:
-    """One transcribed phrase; times in seconds on the full-track timeline."""
+class Utterance:
+    """One transcribed phrase (a Whisper "segment"; not a time map's `timemap.Segment`);
+    times in seconds on the full-track timeline."""
 
     start: float
     end: float
@@ -85,7 +86,7 @@ class Transcript:
     `elapsed` the wall time (s); `rtf` = elapsed / audio_seconds (lower is faster).
     """
 
-    segments: list[Segment]
+    segments: list[Utterance]
     language: str | None
     language_probability: float = 0.0
     audio_seconds: float = 0.0
@@ -151,8 +152,8 @@ def _check_audio(audio: np.ndarray) -> np.ndarray:
 def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: str | None,
                  progress: FractionCallback | None,
                  one: Callable[[np.ndarray, float, str | None, Callable[[float], None]],
-                               tuple[list[Segment], str | None, float]]) -> tuple[
-                                   list[Segment], str | None, float, float]:
+                               tuple[list[Utterance], str | None, float]]) -> tuple[
+                                   list[Utterance], str | None, float, float]:
     """Shared region loop: `one(chunk, offset_s, language, chunk_progress)` transcribes a
     chunk and returns (segments on the full timeline, language, language probability).
     The language detected on the first chunk is kept for the rest of the track."""
@@ -160,7 +161,7 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
     spans = normalize_regions(regions, duration, pad=0.0 if regions is None else REGION_PAD)
     total = sum(b - a for a, b in spans) or 1.0
     done = 0.0
-    segments: list[Segment] = []
+    segments: list[Utterance] = []
     lang, prob = language, 1.0 if language else 0.0
     for a, b in spans:
         chunk = audio[int(round(a * SAMPLE_RATE)):int(round(b * SAMPLE_RATE))]
@@ -183,7 +184,7 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
     return segments, lang, prob, sum(b - a for a, b in spans)
 
 
-def _clamp(segments: list[Segment], lo: float, hi: float) -> list[Segment]:
+def _clamp(segments: list[Utterance], lo: float, hi: float) -> list[Utterance]:
     """Keep segments inside the chunk [lo, hi] (s): a confused model can emit timestamps
     past the end of its input; those would land in another part of the film."""
     out = []
@@ -322,7 +323,7 @@ class _WhisperBackend:
         raise NotImplementedError
 
     def _chunk(self, model, chunk: np.ndarray, offset: float, lang: str | None,
-               cb: Callable[[float], None]) -> tuple[list[Segment], str | None, float]:
+               cb: Callable[[float], None]) -> tuple[list[Utterance], str | None, float]:
         """Transcribe one chunk: (segments on the track's timeline, language, its
         probability); `cb(seconds)` as segments come."""
         raise NotImplementedError
@@ -395,8 +396,9 @@ class FasterWhisperTranscriber(_WhisperBackend):
         for s in seg_iter:  # a stream: report segment end / duration
             words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word.strip(),
                                float(w.probability)) for w in (s.words or ()))
-            out.append(Segment(float(s.start) + offset, float(s.end) + offset, s.text.strip(),
-                               words, float(s.avg_logprob), float(s.no_speech_prob)))
+            out.append(Utterance(float(s.start) + offset, float(s.end) + offset,
+                                 s.text.strip(), words, float(s.avg_logprob),
+                                 float(s.no_speech_prob)))
             cb(float(s.end))
         return out, info.language, float(info.language_probability)
 
@@ -451,10 +453,10 @@ class OpenAIWhisperTranscriber(_WhisperBackend):
             words = tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset,
                                str(w["word"]).strip(), float(w.get("probability", 1.0)))
                           for w in s.get("words", []) or [])
-            out.append(Segment(float(s["start"]) + offset, float(s["end"]) + offset,
-                               str(s["text"]).strip(), words,
-                               float(s.get("avg_logprob", 0.0)),
-                               float(s.get("no_speech_prob", 0.0))))
+            out.append(Utterance(float(s["start"]) + offset, float(s["end"]) + offset,
+                                 str(s["text"]).strip(), words,
+                                 float(s.get("avg_logprob", 0.0)),
+                                 float(s.get("no_speech_prob", 0.0))))
             cb(float(s["end"]))
         return out, res.get("language"), 1.0
 
