@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.services import speech as sp
-from app.services.transcribe import Segment, Word, normalize_regions
+from app.services.transcribe import Utterance, Word, normalize_regions
 
 
 def _sim(n_dub: int, n_orig: int, truth: dict[int, int], rng, true_sim=0.8, noise=0.08,
@@ -209,8 +209,8 @@ def test_refine_onset_without_an_edge_returns_none():
 def test_split_sentences_uses_word_times():
     words = (Word(1.0, 1.3, "Hola."), Word(2.0, 2.3, "¿Qué"), Word(2.3, 2.6, "haces"),
              Word(2.6, 3.0, "aquí?"))
-    segs = [Segment(0.9, 3.1, "Hola. ¿Qué haces aquí?", words),
-            Segment(5.0, 6.0, "Sin palabras")]
+    segs = [Utterance(0.9, 3.1, "Hola. ¿Qué haces aquí?", words),
+            Utterance(5.0, 6.0, "Sin palabras")]
     ph = sp.split_sentences(segs)
     assert [p.text for p in ph] == ["Hola.", "¿Qué haces aquí?", "Sin palabras"]
     assert (ph[0].start, ph[0].end) == (0.9, 1.3)
@@ -219,7 +219,7 @@ def test_split_sentences_uses_word_times():
 
 def test_split_sentences_skips_leading_non_speech():
     words = (Word(6.5, 6.8, "¿Qué"), Word(6.8, 7.4, "haces?"))
-    ph = sp.split_sentences([Segment(0.4, 7.5, "¿Qué haces?", words)])
+    ph = sp.split_sentences([Utterance(0.4, 7.5, "¿Qué haces?", words)])
     assert ph[0].start == 6.5
 
 
