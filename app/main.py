@@ -12,6 +12,7 @@ from flask import (Blueprint, abort, current_app, g, redirect, render_template, 
                    url_for)
 
 from app import security
+from app.services.types import GAP_FILLS, MODES
 from app.utils import system
 from app.utils.i18n import LANGUAGES, js_strings, pick_language, translator
 
@@ -61,6 +62,7 @@ def upload():
                            media_enabled=s.media_source_enabled,
                            allowed=sorted(s.allowed_extensions),
                            max_size=s.max_content_length,
+                           modes=MODES, gap_fills=GAP_FILLS,
                            default_mode=s.engine.sync_mode, default_gap=s.engine.gap_fill)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.services.types import GAP_FILLS, MODES
+
 ERR = {"$ref": "#/components/responses/Error"}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
@@ -30,8 +32,8 @@ OPTIONS_PROPS = {
     "custom_name": {"type": "string", "maxLength": 200,
                     "description": "output file name (without .mkv); default: the "
                                    "original's name"},
-    "mode": {"type": "string", "enum": ["auto", "audio", "speech"]},
-    "gap_fill": {"type": "string", "enum": ["silence", "original"],
+    "mode": {"type": "string", "enum": list(MODES)},
+    "gap_fill": {"type": "string", "enum": list(GAP_FILLS),
                  "description": "what plays where the dub lacks a scene"},
 }
 
