@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from werkzeug.http import parse_content_range_header
@@ -17,12 +17,13 @@ from app import security, validation
 from app.errors import InputError
 from app.jobs import Job, JobRunner
 from app.openapi import openapi_document
-from app.uploads import ChunkedUploads, claim_part
+from app.submit import JobOptions, JobSubmitter, media_root
+from app.uploads import ChunkedUploads
 from app.utils import system
-from app.utils.file_utils import (PathNotFound, check_allowed, display_name, extension,
-                                  list_media, media_file, remove_tree)
+from app.utils.file_utils import PathNotFound, list_media
 from app.utils.i18n import pick_language
 from app.utils.report_svg import render_offset_svg
+from config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,7 @@ def _check_against_the_document() -> None:
     validation.check_request(op, request.args, body)
 
 
-MODES = ("auto", "audio", "speech")
-GAP_FILLS = ("silence", "original")
-
-
-def _settings():
+def _settings() -> Settings:
     return current_app.extensions["syncdub_settings"]
 
 
@@ -66,6 +63,10 @@ def _uploads() -> ChunkedUploads:
     return current_app.extensions["chunked_uploads"]
 
 
+def _submitter() -> JobSubmitter:
+    return JobSubmitter(_settings(), _runner(), _uploads())
+
+
 def _job_or_404(task_id: str) -> Job:
     job = _runner().get(task_id)
     if job is None:
@@ -73,18 +74,21 @@ def _job_or_404(task_id: str) -> Job:
     return job
 
 
-def _options(data: dict[str, Any]) -> dict[str, Any]:
-    """custom_name, mode, gap_fill from a form or JSON body, checked."""
-    mode = (data.get("mode") or "").strip().lower() or None
-    gap = (data.get("gap_fill") or "").strip().lower() or None
-    if mode is not None and mode not in MODES:
-        raise InputError(f"mode={mode!r}: use one of {', '.join(MODES)}.")
-    if gap is not None and gap not in GAP_FILLS:
-        raise InputError(f"gap_fill={gap!r}: use one of {', '.join(GAP_FILLS)}.")
-    name = (data.get("custom_name") or "").strip()
-    if len(name) > 200:
-        raise InputError("custom_name is too long (200 characters at most).")
-    return {"custom_name": name, "mode": mode, "gap_fill": gap}
+def _text(data: Mapping[str, Any], name: str) -> str:
+    """A field's value as text; "" when absent or empty."""
+    return str(data.get(name) or "")
+
+
+def _choice(data: Mapping[str, Any], name: str) -> str | None:
+    """A choice field, trimmed and lower-cased; None when absent or empty."""
+    return (data.get(name) or "").strip().lower() or None
+
+
+def _options(data: Mapping[str, Any]) -> JobOptions:
+    """custom_name, mode, gap_fill from a form or JSON body (JobOptions checks them)."""
+    return JobOptions(mode=_choice(data, "mode"),  # type: ignore[arg-type]
+                      gap_fill=_choice(data, "gap_fill"),  # type: ignore[arg-type]
+                      custom_name=(data.get("custom_name") or "").strip())
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -147,31 +151,9 @@ def _json_body() -> dict[str, Any]:
 def upload():
     """Two files in one multipart request (streamed to the uploads disk by the request
     class) -> a queued task."""
-    settings = _settings()
-    files = request.files
-    opts = _options(request.form)
-    parts = {}
-    for field, what in (("original_video", "original video"), ("dubbed_video", "dubbed video")):
-        fs = files.get(field)
-        if fs is None or not fs.filename:
-            raise InputError(f"Missing file field {field!r} (the {what}).")
-        check_allowed(fs.filename, settings.allowed_extensions, what)
-        parts[field] = fs
-    runner = _runner()
-    job_id = runner.new_job_id()
-    folder = runner.input_dir(job_id)
-    try:
-        o = parts["original_video"]
-        d = parts["dubbed_video"]
-        opath = claim_part(o, folder / f"original.{extension(o.filename)}")
-        dpath = claim_part(d, folder / f"dubbed.{extension(d.filename)}")
-        job = runner.submit(Job(id=job_id, source="upload", original_path=str(opath),
-                                dubbed_path=str(dpath), original_name=display_name(o.filename),
-                                dubbed_name=display_name(d.filename), input_dir=str(folder),
-                                **opts))
-    except Exception:
-        remove_tree(folder)
-        raise
+    options = _options(request.form)
+    job = _submitter().from_parts(request.files.get("original_video"),
+                                  request.files.get("dubbed_video"), options)
     return _accepted(job)
 
 
@@ -179,49 +161,14 @@ def upload():
 def sync():
     """Start a task from files already on the server: the media folder (original_path,
     dubbed_path) or finished chunked uploads (original_upload, dubbed_upload)."""
-    settings = _settings()
     data = _json_body()
-    opts = _options(data)
-    runner = _runner()
+    options = _options(data)
     if data.get("original_upload") or data.get("dubbed_upload"):
-        ids = {k: str(data.get(k) or "") for k in ("original_upload", "dubbed_upload")}
-        for k, v in ids.items():
-            if not v:
-                raise InputError(f"Missing field {k!r}.")
-        store = _uploads()
-        infos = {k: store.info(v) for k, v in ids.items()}
-        for k, info in infos.items():
-            if not info.complete:
-                raise InputError(f"Upload {info.upload_id} ({k}) is not finished.")
-        job_id = runner.new_job_id()
-        folder = runner.input_dir(job_id)
-        try:
-            opath, oname = store.take(ids["original_upload"], folder /
-                                      f"original.{extension(infos['original_upload'].filename)}")
-            dpath, dname = store.take(ids["dubbed_upload"], folder /
-                                      f"dubbed.{extension(infos['dubbed_upload'].filename)}")
-            job = runner.submit(Job(id=job_id, source="upload", original_path=str(opath),
-                                    dubbed_path=str(dpath), original_name=oname,
-                                    dubbed_name=dname, input_dir=str(folder), **opts))
-        except Exception:
-            remove_tree(folder)
-            raise
-        return _accepted(job)
-    if not settings.media_source_enabled:
-        raise PathNotFound("The media folder is not enabled (MEDIA_SOURCE_ENABLED=false).")
-    for k in ("original_path", "dubbed_path"):
-        if not data.get(k):
-            raise InputError(f"Missing field {k!r}.")
-    root = settings.media_source_path
-    opath = media_file(root, str(data["original_path"]), settings.allowed_extensions,
-                       "original video")
-    dpath = media_file(root, str(data["dubbed_path"]), settings.allowed_extensions,
-                       "dubbed video")
-    if opath == dpath:
-        raise InputError("The original and the dubbed video are the same file.")
-    job = runner.submit(Job(id=runner.new_job_id(), source="media", original_path=str(opath),
-                            dubbed_path=str(dpath), original_name=opath.name,
-                            dubbed_name=dpath.name, **opts))
+        job = _submitter().from_uploads(_text(data, "original_upload"),
+                                        _text(data, "dubbed_upload"), options)
+    else:
+        job = _submitter().from_media(_text(data, "original_path"),
+                                      _text(data, "dubbed_path"), options)
     return _accepted(job)
 
 
@@ -351,10 +298,7 @@ def media_status():
 @bp.get("/media/list")
 def media_list():
     s = _settings()
-    if not s.media_source_enabled:
-        raise PathNotFound("The media folder is not enabled (MEDIA_SOURCE_ENABLED=false).")
-    listing = list_media(s.media_source_path, request.args.get("path", ""),
-                         s.allowed_extensions)
+    listing = list_media(media_root(s), request.args.get("path", ""), s.allowed_extensions)
     return jsonify(path=listing.path, parent=listing.parent, breadcrumbs=listing.breadcrumbs,
                    entries=[e.__dict__ for e in listing.entries])
 

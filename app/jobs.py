@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from typing import Any, Callable
 
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import SyncRequest, SyncResult
+from app.services.types import GapFill, Mode, SyncRequest, SyncResult
 from app.utils.file_utils import output_stem, remove_tree, unique_path
 
 logger = logging.getLogger(__name__)
@@ -50,9 +49,9 @@ class Job:
     original_name: str
     dubbed_name: str
     custom_name: str = ""
-    mode: str | None = None          # auto | audio | speech (None: settings)
-    gap_fill: str | None = None      # silence | original (None: settings)
-    input_dir: str | None = None     # uploaded inputs' folder, removed with the job
+    mode: Mode | None = None         # None: settings
+    gap_fill: GapFill | None = None  # None: settings
+    input_dir: str | None = None     # uploaded inputs' folder (app.submit), removed with the job
     status: str = "queued"
     stage: str = "queued"
     progress: float = 0.0            # 0..100
@@ -171,25 +170,21 @@ def _default_engine() -> Engine:
 
 
 def map_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers a task list shows, from the engine's report."""
-    segments = report.get("segments") or []
-    offsets = []
-    for s in segments:
-        try:
-            offsets.append(float(s["orig_start"]) - float(s["dub_start"]))
-        except (KeyError, TypeError, ValueError):
-            pass
-    langs = report.get("languages") or {}
+    """The few numbers a task list shows, from a report's JSON form
+    (SyncReport.to_dict). Offsets are orig_start - dub_start of the first and last
+    segments, seconds."""
+    segments = report["segments"]
+    offsets = [s["orig_start"] - s["dub_start"] for s in segments]
     return {
         "segments": len(segments),
-        "cuts": len(report.get("cuts") or []),
-        "inserts": len(report.get("inserts") or []),
+        "cuts": len(report["cuts"]),
+        "inserts": len(report["inserts"]),
         "offset_first_s": round(offsets[0], 3) if offsets else None,
         "offset_last_s": round(offsets[-1], 3) if offsets else None,
-        "speed": report.get("speed"),
-        "languages": {"original": langs.get("original") or langs.get("orig"),
-                      "dubbed": langs.get("dub") or langs.get("dubbed")},
-        "phrase_pairs": len(report.get("phrase_pairs") or []),
+        "speed": report["speed"],
+        "languages": {"original": report["languages"]["original"],
+                      "dubbed": report["languages"]["dub"]},
+        "phrase_pairs": len(report["phrase_pairs"]),
     }
 
 
@@ -200,10 +195,9 @@ class JobRunner:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.output_dir = Path(settings.output_dir)
-        self.jobs_input_root = Path(settings.uploads_dir) / "jobs"
         self.work_root = self.data_dir / "work"
         self.reports_dir = self.data_dir / "reports"
-        for d in (self.data_dir, self.output_dir, self.jobs_input_root, self.reports_dir):
+        for d in (self.data_dir, self.output_dir, self.reports_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
         self._engine = engine
@@ -241,13 +235,8 @@ class JobRunner:
         return not self._closed
 
     # -- commands ---------------------------------------------------------------------
-    def new_job_id(self) -> str:
-        return uuid.uuid4().hex[:12]
-
-    def input_dir(self, job_id: str) -> Path:
-        return self.jobs_input_root / job_id
-
     def submit(self, job: Job) -> Job:
+        """Store `job` (queued) and hand it to the pool; returns it."""
         self.store.add(job)
         logger.info("job %s queued: %s + %s (%s)", job.id, job.original_name,
                     job.dubbed_name, job.source)
@@ -365,13 +354,14 @@ class JobRunner:
                             cancel=cancel)
             if cancel.is_set():
                 raise Cancelled("cancelled by the user")
-            self._save_report(job_id, result.report)
+            report = result.report.to_dict()
+            self._save_report(job_id, report)
             final = Path(result.output) if result.output else output
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
                 message="done", output_path=str(final), confidence=float(result.confidence),
-                speed=float(result.speed), summary=map_summary(result.report),
-                reasons=list(result.report.get("reasons") or []),
+                speed=float(result.speed), summary=map_summary(report),
+                reasons=list(result.report.reasons),
                 report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
             remove_tree(Path(job.input_dir) if job.input_dir else None)
             logger.info("job %s completed in %.1f s (confidence %.2f)", job_id,
@@ -383,10 +373,11 @@ class JobRunner:
             logger.info("job %s cancelled", job_id)
         except AlignmentError as e:
             remove_tree(output)
-            if e.report:
-                self._save_report(job_id, e.report)
+            refused = e.report.to_dict() if e.report else None
+            if refused:
+                self._save_report(job_id, refused)
             self._fail(job_id, e, reasons=e.reasons,
-                       summary=map_summary(e.report) if e.report else {})
+                       summary=map_summary(refused) if refused else {})
         except SyncDubError as e:
             remove_tree(output)
             self._fail(job_id, e)

@@ -4,8 +4,7 @@ resumable chunked uploads (create, PUT byte ranges, ask the offset, resume, fini
 Layout under UPLOADS_DIR:
     .incoming/        multipart parts while a request is being parsed (renamed away after)
     partial/<id>/     a chunked upload: `data` (the bytes so far) and `meta.json`
-    jobs/<job id>/    a job's inputs (`original.<ext>`, `dubbed.<ext>`), kept until the
-                      job completes or the task is deleted (so a failed job can be re-run)
+    jobs/<job id>/    a job's inputs, moved there by app.submit (which owns that folder)
 """
 from __future__ import annotations
 
