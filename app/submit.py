@@ -28,8 +28,8 @@ from config import Settings
 
 #: Folder under UPLOADS_DIR that holds one folder of inputs per job.
 JOB_INPUTS = "jobs"
-#: Longest output name a user may choose (characters); file systems allow 255 bytes
-#: and a name in another script takes two or three bytes a character.
+#: Longest custom_name accepted (characters); the output file's stem is then cut to
+#: file_utils.MAX_STEM.
 MAX_CUSTOM_NAME = 200
 
 
