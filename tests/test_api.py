@@ -14,55 +14,8 @@ from werkzeug.routing import Rule
 
 from app import create_app
 from app.errors import AlignmentError, ModelError
-from tests.web_fixtures import MKV_HEAD, FakeEngine, fake_report, make_settings
-
-
-def wait_finished(client, task_id: str, timeout: float = 10.0, headers=None) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = client.get(f"/api/status/{task_id}", headers=headers).get_json()
-        if data["status"] not in ("queued", "processing"):
-            return data
-        time.sleep(0.02)
-    raise AssertionError(f"task {task_id} did not finish: {data}")
-
-
-@pytest.fixture
-def engine():
-    return FakeEngine()
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def app(settings, engine):
-    app = create_app({"SETTINGS": settings, "SYNC_ENGINE": engine, "TESTING": True})
-    yield app
-    app.extensions["jobs"].shutdown(wait=True)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def upload(client, orig=MKV_HEAD, dub=MKV_HEAD, names=("Film.2019.mkv", "Film.ES.mkv"),
-           **form):
-    data = {"original_video": (io.BytesIO(orig), names[0]),
-            "dubbed_video": (io.BytesIO(dub), names[1]), **form}
-    return client.post("/api/upload", data=data, content_type="multipart/form-data")
-
-
-def assert_error(resp, status: int, code: str | None = None) -> dict:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert set(body) >= {"error", "message"} and body["message"]
-    if code:
-        assert body["error"] == code
-    return body
+from tests.helpers.web import (MKV_HEAD, FakeEngine, app_for, assert_error, fake_report, fake_sync_report,
+                               make_settings, upload, wait_finished)
 
 
 # -- POST /api/upload ------------------------------------------------------------------------
@@ -122,12 +75,9 @@ def test_upload_bad_options(client):
 
 def test_upload_over_the_size_limit_is_413(tmp_path, engine):
     s = make_settings(tmp_path, max_content_length=2048)
-    app = create_app({"SETTINGS": s, "SYNC_ENGINE": engine})
-    try:
+    with app_for(s, engine) as app:
         r = upload(app.test_client(), orig=MKV_HEAD * 4)
         assert_error(r, 413)
-    finally:
-        app.extensions["jobs"].shutdown(wait=True)
 
 
 def test_non_media_fails_with_a_clear_message_and_no_output(client, settings):
@@ -238,9 +188,8 @@ def test_progress_is_reported_while_running(client, engine):
 def test_cancel_running_then_queued(tmp_path):
     engine = FakeEngine(hold=threading.Event())
     s = make_settings(tmp_path)
-    app = create_app({"SETTINGS": s, "SYNC_ENGINE": engine})
-    client = app.test_client()
-    try:
+    with app_for(s, engine) as app:
+        client = app.test_client()
         running = upload(client).get_json()["task_id"]
         assert engine.started.wait(5)
         queued = upload(client).get_json()["task_id"]
@@ -254,8 +203,6 @@ def test_cancel_running_then_queued(tmp_path):
         assert list(s.output_dir.iterdir()) == []
         assert not (s.data_dir / "work" / running).exists()
         assert len(engine.calls) == 1  # the queued one never ran
-    finally:
-        app.extensions["jobs"].shutdown(wait=True)
 
 
 def test_delete_finished_task(client, settings):
@@ -296,7 +243,7 @@ def test_failed_task_can_be_retried(client, engine, settings):
 def test_alignment_refusal_keeps_reasons_and_report(client, engine, settings):
     def refuse(request, s, progress=None, cancel=None):
         raise AlignmentError("These files do not seem to be the same film",
-                             reasons=["only 2 anchors agree"], report=fake_report(0.2))
+                             reasons=["only 2 anchors agree"], report=fake_sync_report(0.2))
     engine.__class__ = type("Refuse", (FakeEngine,), {"__call__": lambda self, *a, **k: refuse(*a, **k)})
     tid = upload(client).get_json()["task_id"]
     job = wait_finished(client, tid)
@@ -408,9 +355,8 @@ def media(tmp_path):
 @pytest.fixture
 def media_client(tmp_path, media, engine):
     s = make_settings(tmp_path, media_source_enabled=True, media_source_path=media)
-    app = create_app({"SETTINGS": s, "SYNC_ENGINE": engine})
-    yield app.test_client()
-    app.extensions["jobs"].shutdown(wait=True)
+    with app_for(s, engine) as app:
+        yield app.test_client()
 
 
 def test_media_status_and_list(media_client):
@@ -542,9 +488,8 @@ def _openapi_path(rule: Rule) -> str:
 @pytest.fixture
 def keyed(tmp_path, engine):
     s = make_settings(tmp_path, api_key="s3cret-key")
-    app = create_app({"SETTINGS": s, "SYNC_ENGINE": engine})
-    yield app
-    app.extensions["jobs"].shutdown(wait=True)
+    with app_for(s, engine) as app:
+        yield app
 
 
 def test_api_key_required(keyed):

@@ -2,34 +2,18 @@
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from app import create_app
-from tests.test_api import wait_finished
-from tests.web_fixtures import make_pair, make_settings
-
-
-@pytest.fixture(scope="session")
-def clips(tmp_path_factory) -> tuple[Path, Path]:
-    return make_pair(tmp_path_factory.mktemp("clips"))
+from tests.helpers.media import streams
+from tests.helpers.web import app_for, make_settings, wait_finished
 
 
 @pytest.fixture
 def real(tmp_path):
     s = make_settings(tmp_path)
-    app = create_app({"SETTINGS": s})
-    yield app, app.test_client(), s
-    app.extensions["jobs"].shutdown(wait=True)
-
-
-def _streams(path: Path) -> list[dict]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["streams"]
+    with app_for(s) as app:
+        yield app, app.test_client(), s
 
 
 def test_upload_real_clips_end_to_end(real, clips, tmp_path):
@@ -49,7 +33,7 @@ def test_upload_real_clips_end_to_end(real, clips, tmp_path):
     assert res["map"]["languages"]["dubbed"] == "spa"
     got = tmp_path / "got.mkv"
     got.write_bytes(client.get(res["download_url"]).get_data())
-    kinds = [st["codec_type"] for st in _streams(got)]
+    kinds = [st["codec_type"] for st in streams(got)]
     assert kinds.count("video") == 1 and kinds.count("audio") == 2
     part = client.get(res["download_url"], headers={"Range": "bytes=0-1023"})
     assert part.status_code == 206 and part.get_data() == got.read_bytes()[:1024]

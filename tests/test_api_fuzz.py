@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.openapi import openapi_document
-from tests.web_fixtures import MKV_HEAD, FakeEngine, make_settings
+from tests.helpers.web import MKV_HEAD, FakeEngine, make_settings
 
 MAX_EXAMPLES = 40          # per operation and generation mode; ~20 operations
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

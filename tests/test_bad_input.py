@@ -3,40 +3,23 @@ leaves nothing behind. The CLI cases run the real engine and real ffmpeg on smal
 generated films; the API cases run the app (fake engine: they are about the web layer)."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app import create_app
 from app.cli import main
 from app.services import media
-from tests.test_api import assert_error
-from tests.web_fixtures import MKV_HEAD, FakeEngine, ffmpeg, make_pair, make_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_module(args: list, cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m app ...` as a user runs it."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+from tests.helpers.cli import listing, run_module
+from tests.helpers.media import ffmpeg, streams
+from tests.helpers.web import MKV_HEAD, FakeEngine, app_for, assert_error, make_settings
 
 
-def listing(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> tuple[Path, Path]:
-    """original.mkv and dubbed.mkv (24 s, the dub 1.5 s late; tests/web_fixtures.py)."""
-    return make_pair(tmp_path_factory.mktemp("pair"))
+@pytest.fixture
+def pair(clips) -> tuple[Path, Path]:
+    """original.mkv and dubbed.mkv (24 s, the dub 1.5 s late; tests/conftest.py)."""
+    return clips
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +33,7 @@ def silent(tmp_path_factory) -> Path:
 
 
 def _streams(path: Path) -> list[str]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json",
-                          str(path.absolute())], capture_output=True, text=True, check=True)
-    return [s["codec_type"] for s in json.loads(out.stdout)["streams"]]
+    return [s["codec_type"] for s in streams(path.absolute())]
 
 
 # -- file names that look like options or protocols -------------------------------------
@@ -147,9 +128,8 @@ def media_client(tmp_path):
     for name in ("Film.mkv", "Dub.mkv"):
         (root / name).write_bytes(MKV_HEAD)
     s = make_settings(tmp_path, media_source_enabled=True, media_source_path=root)
-    app = create_app({"SETTINGS": s, "SYNC_ENGINE": FakeEngine()})
-    yield app.test_client()
-    app.extensions["jobs"].shutdown(wait=True)
+    with app_for(s, FakeEngine()) as app:
+        yield app.test_client()
 
 
 BAD_PATHS = [("a\x00b.mkv", "NUL"), ("x" * 5000 + ".mkv", "too long"),

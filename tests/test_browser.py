@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.web_fixtures import free_port, make_pair, start_gunicorn, stop
+from tests.helpers.media import ffmpeg, streams
+from tests.helpers.web import free_port, start_gunicorn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,11 +49,6 @@ def browser(tmp_path):
             yield ctx
         finally:
             ctx.close()
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    return make_pair(tmp_path_factory.mktemp("clips"))
 
 
 @pytest.fixture
@@ -114,9 +109,7 @@ def test_upload_sync_and_download_in_chromium(browser, server, clips, tmp_path):
     saved = tmp_path / "downloaded.mkv"
     dl.save_as(str(saved))
     assert saved.read_bytes() == (srv / "output" / "Película de prueba.mkv").read_bytes()
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json",
-                            str(saved)], capture_output=True, text=True, check=True)
-    kinds = [s["codec_type"] for s in json.loads(probe.stdout)["streams"]]
+    kinds = [s["codec_type"] for s in streams(saved)]
     assert kinds.count("video") == 1 and kinds.count("audio") == 2
 
     page.goto(base + "/tasks")
@@ -159,12 +152,11 @@ def test_refused_task_shows_its_reasons_and_leaves_no_file(browser, server, clip
     so in words with the refusal's reasons, and the output folder holds nothing."""
     base, srv = server
     other = tmp_path / "other.mkv"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=24",
-                    "-f", "lavfi", "-i", "anoisesrc=d=24:c=pink:r=48000:a=0.3:seed=7",
-                    "-af", "volume='0.2+0.8*gt(sin(3.1*t)*sin(1.3*t+2)*sin(0.53*t+1),0.1)'"
-                           ":eval=frame", "-ac", "2", "-c:v", "libx264", "-preset",
-                    "ultrafast", "-c:a", "aac", "-b:a", "96k", str(other)], check=True)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=24",
+           "-f", "lavfi", "-i", "anoisesrc=d=24:c=pink:r=48000:a=0.3:seed=7",
+           "-af", "volume='0.2+0.8*gt(sin(3.1*t)*sin(1.3*t+2)*sin(0.53*t+1),0.1)'"
+                  ":eval=frame", "-ac", "2", "-c:v", "libx264", "-preset",
+           "ultrafast", "-c:a", "aac", "-b:a", "96k", str(other))
     page = browser.new_page()
     page.goto(base + "/upload")
     page.set_input_files("#original-file", str(clips[0]))

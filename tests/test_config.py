@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from pathlib import Path
 
 import pytest
 
 import config
 from config import ConfigError, load_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-ENV_EXAMPLE = ROOT / ".env.example"
-_ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
-
-
-def env_example() -> dict[str, str]:
-    """VAR -> value of every assignment in .env.example (each must follow a comment)."""
-    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
-    out: dict[str, str] = {}
-    for i, line in enumerate(lines):
-        m = _ASSIGN.match(line)
-        if not m:
-            assert not line.strip() or line.startswith("#"), f"unexpected line: {line!r}"
-            continue
-        assert m.group(1) not in out, f"{m.group(1)} is set twice"
-        # PUID/PGID share one comment; every other variable has its own line above it.
-        above = lines[i - 1]
-        assert above.startswith("# ") or _ASSIGN.match(above), f"{m.group(1)} has no comment"
-        out[m.group(1)] = m.group(2)
-    return out
+from tests.helpers.envfile import env_example
 
 
 def test_env_example_documents_exactly_the_variables_config_reads():

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import config
-from tests.test_config import env_example
+from tests.helpers import ROOT
+from tests.helpers.envfile import env_example
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROFILES = {"gpu": "syncdub-app", "cpu": "syncdub-app-cpu"}

@@ -1,4 +1,4 @@
-"""Engine end to end: the CLI on small films made with ffmpeg lavfi (tests/media_factory.py).
+"""Engine end to end: the CLI on small films made with ffmpeg lavfi (tests/helpers/films.py).
 
 One 60 s "film" (testsrc2 160x90 at 24000/1001 fps, H.264; a varied stereo bed with
 stand-in voices; FLAC audio tagged eng) and dubs made from the same bed with their own
@@ -11,36 +11,22 @@ The true map includes the dub codec's priming delay (content really plays that l
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.cli import main
-from tests import media_factory as mf
+from tests.helpers import films as mf
+from tests.helpers.cli import listing, run_cli, run_module
+from tests.helpers.media import decode_mono, ffmpeg, make_video_only, streams
 
-ROOT = Path(__file__).resolve().parent.parent
 AC3 = ["-c:a", "ac3", "-b:a", "192k"]
 AAC = ["-c:a", "aac", "-b:a", "128k"]
 CUT = (27.0, 33.0)
 RATE = 16000               # decode rate for the sync measurement (0.06 ms per sample)
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +43,7 @@ def films(tmp_path_factory):
                         language=None, content_delay=mf.codec_delay(AAC, d))
     other_bed = mf.make_bed(d / "bed_other.wav", 45.0, seed=99)
     mf.make_dub(d / "dub_unrelated.mka", other_bed, vd, audio_codec=AC3)
-    bed_mono = mf.highpass(mf.decode_mono(bed.path, rate=RATE), RATE)
+    bed_mono = mf.highpass(decode_mono(bed.path, rate=RATE), RATE)
     return {"dir": d, "bed": bed, "bed_mono": bed_mono, "film": film, "pal": pal,
             "delay": delay}
 
@@ -75,7 +61,7 @@ def pal_run(films, tmp_path_factory):
 
 def _check_impulses(films, out: Path, truth: mf.DubMap, min_count: int = 6) -> list[float]:
     """Lag (s) of the output's dub track against the bed at each impulse the dub has."""
-    got = mf.highpass(mf.decode_mono(out, "0:a:1", rate=RATE), RATE)
+    got = mf.highpass(decode_mono(out, "0:a:1", rate=RATE), RATE)
     bed = films["bed_mono"]
     lags = []
     for t in films["bed"].impulses:
@@ -122,8 +108,8 @@ def test_sync_pal_cut_exits_0_with_the_right_map(pal_run, films):
 @pytest.mark.slow
 def test_sync_pal_cut_output_streams(pal_run, films):
     assert pal_run["rc"] == 0, pal_run["stderr"]
-    src = mf.streams(films["film"].path, count_packets=True)
-    out = mf.streams(pal_run["out"], count_packets=True)
+    src = streams(films["film"].path, count_packets=True)
+    out = streams(pal_run["out"], count_packets=True)
     assert [s["codec_type"] for s in out] == ["video", "audio", "audio"]
     v_src, a_src = src[0], src[1]
     v, a_orig, a_dub = out
@@ -150,7 +136,7 @@ def test_sync_pal_cut_is_in_sync_at_impulses(pal_run, films):
     assert pal_run["rc"] == 0, pal_run["stderr"]
     _check_impulses(films, pal_run["out"], films["pal"])
     # the cut: the dub lacks original [27, 33), silence is played there
-    got = mf.decode_mono(pal_run["out"], "0:a:1", rate=RATE)
+    got = decode_mono(pal_run["out"], "0:a:1", rate=RATE)
     inside = got[int((CUT[0] + 0.3) * RATE):int((CUT[1] - 0.3) * RATE)]
     before = got[int(20 * RATE):int(26 * RATE)]
     assert np.sqrt(np.mean(inside ** 2)) < 0.01 * np.sqrt(np.mean(before ** 2))
@@ -167,8 +153,8 @@ def test_sync_gap_fill_original_plays_the_original_in_the_cut(films, tmp_path):
                              "-o", out, "--gap-fill", "original", "-q"])
     assert rc == 0, stderr
     _check_impulses(films, out, films["pal"])
-    dub = mf.decode_mono(out, "0:a:1", rate=RATE)
-    orig = mf.decode_mono(out, "0:a:0", rate=RATE)
+    dub = decode_mono(out, "0:a:1", rate=RATE)
+    orig = decode_mono(out, "0:a:0", rate=RATE)
     a, b = int((CUT[0] + 0.3) * RATE), int((CUT[1] - 0.3) * RATE)
     level = np.sqrt(np.mean(orig[a:b] ** 2))
     assert level > 0.01
@@ -193,19 +179,11 @@ def test_sync_flac_dub_renders_a_whole_file_then_muxes(films, tmp_path):
     assert "render" in report["timings"] and "render_mux" not in report["timings"]
     _check_impulses(films, out, truth)
     flac = tmp_path / "dub.flac"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(out), "-map", "0:a:1",
-                    "-c", "copy", str(flac)], check=True)
+    ffmpeg("-i", str(out), "-map", "0:a:1", "-c", "copy", str(flac))
     info = flac.read_bytes()[8:42]
     assert int.from_bytes(info[14:18], "big") > 0 and info[18:34] != bytes(16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.flac", "dub_flac.mkv",
                                                           "out.mkv", "r.json"]
-
-
-def run_module(args: list, cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m app ...` as a user runs it (the real stdout and stderr)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_analyze_prints_the_map_and_writes_nothing(films, tmp_path):
@@ -258,7 +236,7 @@ def test_sync_delay_only_copies_the_dub_and_takes_dub_lang(films, tmp_path):
     assert abs(rep["segments"][0]["offset"] - truth.offsets[0]) <= 0.020, \
         (rep["segments"], truth.offsets)
     assert rep["render"]["reencoded"] is False        # one segment at speed 1: packets shifted
-    out_streams = mf.streams(out)
+    out_streams = streams(out)
     a_dub = out_streams[-1]
     assert a_dub["codec_type"] == "audio" and a_dub["codec_name"] == "aac"
     assert {k.lower(): v for k, v in a_dub["tags"].items()}.get("language") == "ita"
@@ -302,7 +280,7 @@ def bad(tmp_path_factory):
     text.write_text("this is not a video\n" * 20)
     empty = d / "empty.mkv"
     empty.touch()
-    silent = mf.make_video_only(d / "silent.mp4", 4.0)
+    silent = make_video_only(d / "silent.mp4", 4.0)
     return {"dir": d, "text": text, "empty": empty, "silent": silent,
             "missing": d / "no_such_film.mkv"}
 
@@ -374,7 +352,7 @@ def test_a_shared_opening_theme_alone_is_refused_in_words(films, tmp_path):
     the map explains only the theme, and the refusal says so (exit 3, nothing written)."""
     for name, seed in (("ep_a.mka", 11), ("ep_b.mka", 12)):
         rest = mf.make_bed(tmp_path / f"rest{seed}.wav", 100.0, seed=seed)
-        mf.ffmpeg("-i", films["bed"].path, "-i", rest.path, "-filter_complex",
+        ffmpeg("-i", films["bed"].path, "-i", rest.path, "-filter_complex",
                   "[0:a]atrim=0:20,asetpts=PTS-STARTPTS[t];[t][1:a]concat=n=2:v=0:a=1[a]",
                   "-map", "[a]", "-c:a", "ac3", tmp_path / name)
     rep = tmp_path / "r.json"

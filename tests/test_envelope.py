@@ -3,7 +3,6 @@ half that does not start where its timestamps say is caught and decoded in one p
 from __future__ import annotations
 
 import logging
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,14 @@ import pytest
 from app.services import envelope as E
 from app.services import features as F
 from app.services import media
+from tests.helpers.media import ffmpeg
 
 
 def _track(path: Path, codec: list[str], seconds: float = 40.0) -> media.MediaInfo:
     """Pink noise under a 3 Hz tremolo (onsets all along), 48 kHz stereo."""
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"anoisesrc=d={seconds}:c=pink:a=0.3:r=48000:seed=7,tremolo=f=3:d=0.9",
-                    "-ac", "2", *codec, str(path)], check=True)
+    ffmpeg("-f", "lavfi", "-i",
+           f"anoisesrc=d={seconds}:c=pink:a=0.3:r=48000:seed=7,tremolo=f=3:d=0.9",
+           "-ac", "2", *codec, str(path))
     return media.probe(path)
 
 
@@ -125,10 +125,10 @@ def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, cap
 def test_silence_where_the_halves_meet_means_one_pass(tmp_path, monkeypatch, caplog):
     """Nothing to compare the halves on: they are not trusted."""
     path = tmp_path / "quiet.mkv"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "anoisesrc=d=40:c=pink:a=0.3:r=48000:seed=7,"
-                    "volume=enable='between(t,15,25)':volume=0", "-ac", "2", "-c:a", "flac",
-                    str(path)], check=True)
+    ffmpeg("-f", "lavfi", "-i",
+           "anoisesrc=d=40:c=pink:a=0.3:r=48000:seed=7,"
+           "volume=enable='between(t,15,25)':volume=0", "-ac", "2", "-c:a", "flac",
+           str(path))
     t = media.probe(path)
     starts = _spy(monkeypatch)
     got = E.track_envelope(t, t.audio[0], bed_only=False, split=True)

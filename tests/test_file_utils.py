@@ -11,7 +11,7 @@ from app.utils.file_utils import (PathNotFound, allowed_file, check_allowed, cop
                                   display_name, list_media, media_file, output_stem,
                                   resolve_inside, unique_path)
 from app.utils.report_svg import render_offset_svg
-from tests.web_fixtures import fake_report
+from tests.helpers.web import fake_report
 
 
 @pytest.mark.parametrize("custom, original, want", [

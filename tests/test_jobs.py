@@ -9,7 +9,8 @@ import pytest
 
 from app.jobs import INTERRUPTED, Job, JobRunner, JobStore, map_summary
 from app.services.progress import Progress
-from tests.web_fixtures import MKV_HEAD, FakeEngine, fake_report, make_settings
+from app.services.types import SyncReport
+from tests.helpers.web import MKV_HEAD, FakeEngine, fake_report, make_settings
 
 
 def _job(tmp: Path, jid: str = "j1", **kw) -> Job:
@@ -135,4 +136,4 @@ def test_map_summary():
     assert m == {"segments": 1, "cuts": 0, "inserts": 1, "offset_first_s": -1.5,
                  "offset_last_s": -1.5, "speed": 1.0,
                  "languages": {"original": "eng", "dubbed": "spa"}, "phrase_pairs": 1}
-    assert map_summary({})["segments"] == 0
+    assert map_summary(SyncReport(original="o.mkv", dub="d.mkv").to_dict())["segments"] == 0

@@ -14,7 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.web_fixtures import MKV_HEAD, ROOT, free_port, stop, wait_http
+from tests.helpers import ROOT
+from tests.helpers.web import MKV_HEAD, free_port, stop, wait_http
 
 # The real app (create_app) with a stand-in engine that blocks while HOLD exists when the
 # output is named "slow...": a job that is surely running when the server is killed.
@@ -25,7 +26,7 @@ SERVER = textwrap.dedent("""
     from werkzeug.serving import make_server
     from app import create_app
     from app.services.progress import Progress
-    from tests.web_fixtures import FakeEngine, make_settings
+    from tests.helpers.web import FakeEngine, make_settings
 
     tmp, port = Path({tmp!r}), {port}
     hold = tmp / "HOLD"

@@ -11,8 +11,8 @@ from app.errors import MediaError
 from app.services import mux as M
 from app.services.media import MediaInfo, StreamInfo, probe
 from app.services.render import RenderedTrack
-from tests.test_render_media import (click_signal, decode, ffprobe, find_clicks, make_original,
-                                     write_audio)
+from tests.helpers.clicks import click_signal, decode, find_clicks, write_audio
+from tests.helpers.media import ffprobe, make_original
 
 
 def _info(*streams: StreamInfo, path: str = "/in/film.mp4") -> MediaInfo:

@@ -5,16 +5,14 @@ import re
 
 import pytest
 
-from app import create_app
-from tests.test_api import upload, wait_finished
-from tests.web_fixtures import ROOT, FakeEngine, make_settings
+from tests.helpers import ROOT
+from tests.helpers.web import FakeEngine, app_for, make_settings, upload, wait_finished
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app({"SETTINGS": make_settings(tmp_path), "SYNC_ENGINE": FakeEngine()})
-    yield app.test_client()
-    app.extensions["jobs"].shutdown(wait=True)
+    with app_for(make_settings(tmp_path), FakeEngine()) as app:
+        yield app.test_client()
 
 
 @pytest.mark.parametrize("path", ["/", "/upload", "/tasks", "/system"])
@@ -52,14 +50,10 @@ def test_task_page_and_seed_alias(client):
 def test_upload_page_shows_nfs_state(tmp_path):
     media = tmp_path / "media"
     media.mkdir()
-    app = create_app({"SETTINGS": make_settings(tmp_path, media_source_enabled=True,
-                                                media_source_path=media),
-                      "SYNC_ENGINE": FakeEngine()})
-    try:
+    with app_for(make_settings(tmp_path, media_source_enabled=True, media_source_path=media),
+                 FakeEngine()) as app:
         html = app.test_client().get("/upload").get_data(as_text=True)
         assert 'data-media-enabled="true"' in html and 'id="nfs-list"' in html
-    finally:
-        app.extensions["jobs"].shutdown(wait=True)
 
 
 def test_every_string_the_script_uses_is_translated():

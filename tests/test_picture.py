@@ -2,7 +2,6 @@
 videos whose time map is known."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,12 @@ import pytest
 from app.services import media
 from app.services.picture import refine_picture
 from app.services.timemap import Segment, TimeMap
+from tests.helpers.media import ffmpeg
 
 FPS = 24000 / 1001
 FRAME = 1 / FPS
 PAL = 25 / FPS                      # 1.042708: the dub runs faster
 DUR = 40.0
-
-
-def _ff(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
 def _x264(path: Path) -> list[str]:
@@ -32,23 +28,23 @@ def films(tmp_path_factory) -> dict[str, Path]:
     out = {"orig": d / "orig.mkv", "shift": d / "shift.mkv", "pal": d / "pal.mkv",
            "other": d / "other.mkv", "audio": d / "audio.mka"}
     # Original: the moving test picture, with a hard cut to a game of life at 20 s.
-    _ff("-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=24000/1001:duration=20",
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=24000/1001:duration=20",
         "-f", "lavfi", "-i", "life=size=160x90:rate=24000/1001:ratio=0.3:seed=5:"
         "mold=10,trim=duration=20,format=yuv420p",
         "-filter_complex", "[0:v]format=yuv420p,setsar=1[a];[1:v]setsar=1[b];"
         "[a][b]concat=n=2:v=1[v]", "-map", "[v]", *_x264(out["orig"]))
     # The same picture 1.2345 s later (a lead-in of the first frame), another encode,
     # smaller, brighter: crop/scale/levels differ as between two releases.
-    _ff("-i", str(out["orig"]), "-vf", "setpts=PTS-STARTPTS+1.2345/TB,"
+    ffmpeg("-i", str(out["orig"]), "-vf", "setpts=PTS-STARTPTS+1.2345/TB,"
         "fps=24000/1001:start_time=0,scale=128:72,eq=brightness=0.08:contrast=0.9",
         *_x264(out["shift"]))
     # PAL transfer: 25 fps, 4.27 % faster, 0.8 s lead-in.
-    _ff("-i", str(out["orig"]), "-vf", "setpts=(PTS-STARTPTS)*24000/25025+0.8/TB,"
+    ffmpeg("-i", str(out["orig"]), "-vf", "setpts=(PTS-STARTPTS)*24000/25025+0.8/TB,"
         "fps=25:start_time=0", *_x264(out["pal"]))
     # Unrelated picture of the same kind.
-    _ff("-f", "lavfi", "-i", "life=size=160x90:rate=24000/1001:ratio=0.3:seed=77:mold=10,"
+    ffmpeg("-f", "lavfi", "-i", "life=size=160x90:rate=24000/1001:ratio=0.3:seed=77:mold=10,"
         f"trim=duration={DUR + 2},format=yuv420p", *_x264(out["other"]))
-    _ff("-f", "lavfi", "-i", f"sine=frequency=440:duration={DUR + 2}", "-c:a", "flac",
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:duration={DUR + 2}", "-c:a", "flac",
         str(out["audio"]))
     return out
 

@@ -1,7 +1,6 @@
 """render: pure builders by equality; real renders measured by decoding (clicks +-2 ms)."""
 from __future__ import annotations
 
-import json
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -13,8 +12,8 @@ from app.services import render as R
 from app.services.media import MediaInfo, StreamInfo, probe
 from app.services.mux import mux
 from app.services.timemap import Segment, TimeMap
-from tests.test_render_media import (SR, click_signal, decode, ffprobe, find_clicks,
-                                     make_original, rms, write_audio)
+from tests.helpers.clicks import SR, click_signal, decode, find_clicks, rms, write_audio
+from tests.helpers.media import ffmpeg, ffprobe, make_original, streams
 
 PAL = 1.0427
 
@@ -404,8 +403,7 @@ def test_render_failure_leaves_nothing(media_dir, tmp_path):
 def _streaminfo(path: Path, tmp: Path) -> tuple[int, str]:
     """(total samples, MD5 hex) from the FLAC header of a file's dub track."""
     flac = tmp / "dub.flac"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:1",
-                    "-c", "copy", str(flac)], check=True)
+    ffmpeg("-i", str(path), "-map", "0:a:1", "-c", "copy", str(flac))
     si = flac.read_bytes()[8:42]
     return ((si[13] & 0x0F) << 32) | int.from_bytes(si[14:18], "big"), si[18:34].hex()
 
@@ -464,7 +462,5 @@ def test_pipe_joins_filter_and_encoder(tmp_path):
                      "pipe:1"],
                     ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "ac3", "-b:a", "384k",
                      "-f", "matroska", str(out)])
-    s = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(out)],
-        capture_output=True, text=True, check=True).stdout)["streams"][0]
+    s = streams(out)[0]
     assert s["codec_name"] == "ac3" and s["channel_layout"] == "5.1(side)"

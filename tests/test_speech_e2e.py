@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from app.errors import AlignmentError
 from app.services import sync_service
 from app.services.types import SyncRequest
-from tests import media_factory as mf
-from tests.test_engine_cli import run_cli
+from tests.helpers import DATA
+from tests.helpers.cli import run_cli
+from tests.helpers.media import ffmpeg, streams
 
-DATA = Path(__file__).resolve().parent / "data"
 LEAD = 1.5           # s of silence before the clip in the original
 DELAY = 2.0          # the dub's lines come this much later
 
@@ -31,7 +30,7 @@ def speech_films(tmp_path_factory):
     orig, dub = d / "original.mkv", d / "dub_untagged.mkv"
     video = ["-f", "lavfi", "-i", "testsrc2=s=160x90:r=24000/1001:d=24"]
     bed = "anoisesrc=r=48000:a=0.02:c=pink:seed={seed}:d=24,lowpass=f=3000"
-    mf.ffmpeg(*video, "-i", DATA / "speech_en.flac",
+    ffmpeg(*video, "-i", DATA / "speech_en.flac",
               "-filter_complex",
               f"[1:a]aresample=48000,adelay={int(LEAD * 1000)}:all=1,apad=whole_dur=24[c];"
               f"{bed.format(seed=1)},asplit=5[l][r][lfe][bl][br];"
@@ -40,7 +39,7 @@ def speech_films(tmp_path_factory):
               "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
               "-c:a", "ac3", "-b:a", "384k", "-metadata:s:a:0", "language=eng",
               "-t", "24", orig)
-    mf.ffmpeg(*video, "-i", DATA / "speech_es.flac",
+    ffmpeg(*video, "-i", DATA / "speech_es.flac",
               "-filter_complex",
               f"[1:a]aresample=48000,adelay={int((LEAD + DELAY) * 1000)}:all=1,"
               f"apad=whole_dur=24[v];{bed.format(seed=9)}[b];"
@@ -67,7 +66,7 @@ def test_speech_mode_places_the_dub_and_tags_it_from_detection(speech_films, tmp
     # up to 0.3 s longer): placed by the phrase starts alone, the map is within 30 ms of
     # the delay (phrase-end anchors used to pull it by tens of ms).
     assert abs(segs[0]["offset"] + DELAY) < 0.03, segs
-    tags = [s.get("tags", {}) for s in mf.streams(out) if s["codec_type"] == "audio"]
+    tags = [s.get("tags", {}) for s in streams(out) if s["codec_type"] == "audio"]
     assert tags[-1].get("language") == "spa"
     assert tags[-1].get("title") == "Spanish (SyncDub)"
 
@@ -77,7 +76,7 @@ def unrelated_dub(speech_films, tmp_path_factory):
     """Another 'film': the Spanish clip played backwards (speech-like, means nothing)
     over its own bed."""
     path = tmp_path_factory.mktemp("unrelated") / "unrelated.mkv"
-    mf.ffmpeg("-i", DATA / "speech_es.flac", "-filter_complex",
+    ffmpeg("-i", DATA / "speech_es.flac", "-filter_complex",
               "[0:a]aresample=48000,areverse,apad=whole_dur=24[v];"
               "anoisesrc=r=48000:a=0.02:c=pink:seed=4:d=24,lowpass=f=3000[b];"
               "[v][b]amix=inputs=2:normalize=0[a]",
@@ -128,7 +127,7 @@ def test_untagged_dub_language_is_detected_from_a_minute_of_it(speech_films, tmp
     assert sync_service._detect_language(info, info.audio_stream(None, "dub"), info.duration,
                                          s, seconds=20.0) == "spa"
     tone = tmp_path / "tone.mka"
-    mf.ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=10", "-c:a", "flac", tone)
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=10", "-c:a", "flac", tone)
     ti = media.probe(tone)
     assert sync_service._detect_language(ti, ti.audio_stream(None, "dub"), ti.duration,
                                          s) == "und"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,16 +19,14 @@ from app.errors import ModelError
 from app.services import transcribe as tr
 from app.services.speech import iso639_2, language_name, speech_anchors
 from config import EngineSettings
+from tests.helpers import DATA
+from tests.helpers.media import decode_mono
 
-DATA = Path(__file__).resolve().parent / "data"
 CLIPS = json.loads((DATA / "speech_clips.json").read_text())
 
 
 def load_clip(lang: str) -> np.ndarray:
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(DATA / f"speech_{lang}.flac"),
-                          "-ac", "1", "-ar", "16000", "-f", "f32le", "-"],
-                         check=True, capture_output=True).stdout
-    return np.frombuffer(raw, dtype=np.float32).copy()
+    return decode_mono(DATA / f"speech_{lang}.flac", rate=16000, timestamps=False).copy()
 
 
 @pytest.fixture(scope="module")

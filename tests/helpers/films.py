@@ -1,8 +1,7 @@
 """Test media made with ffmpeg lavfi: small "films" and "dubs" with a known time map.
 
-No tests here; importable by any test module (`from tests.media_factory import ...` or,
-with tests/ on sys.path, `import media_factory`). Everything is deterministic: the
-schedules come from a seeded numpy Generator and ffmpeg's sources are seeded too.
+No tests here (`from tests.helpers import films as mf`). Everything is deterministic:
+the schedules come from a seeded numpy Generator and ffmpeg's sources are seeded too.
 
 The bed (music and effects both releases share) is not periodic: three layers with
 random schedules, merged into stereo:
@@ -17,52 +16,16 @@ rational via asetrate, a lead-in), with its own voices, encoded with its own cod
 """
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-SR = 48000                            # sample rate of everything made here
+from tests.helpers.media import SR, decode_mono, ffmpeg   # SR: the rate of everything made here
+
 VIDEO_RATE = "24000/1001"             # the original's frame rate (film on Blu-ray)
 PAL = Fraction(25025, 24000)          # PAL speed-up of a 23.976 film: 25 / (24000/1001)
-
-
-# ------------------------------------------------------------------ running ffmpeg
-
-def ffmpeg(*args) -> None:
-    """Run ffmpeg (argv without the program); raise with stderr's tail when it fails."""
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            *map(str, args)]
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed ({r.returncode}): {r.stderr[-2000:]}\n"
-                           f"argv: {' '.join(argv)[:3000]}")
-
-
-def ffprobe_json(path: Path, *args) -> dict:
-    r = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", *map(str, args),
-                        str(path)], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)
-
-
-def streams(path: Path, count_packets: bool = False) -> list[dict]:
-    """ffprobe's streams (with nb_read_packets when count_packets)."""
-    extra = ["-count_packets"] if count_packets else []
-    return ffprobe_json(path, *extra, "-show_streams")["streams"]
-
-
-def decode_mono(path: Path, stream: str = "0:a:0", rate: int = 16000,
-                timestamps: bool = True) -> np.ndarray:
-    """One audio stream as mono float32 at `rate`. timestamps=True: on the file's timeline
-    (t=0 at the file's start, gaps and delays honoured) as a player would play it."""
-    af = ["-af", "aresample=async=1:first_pts=0"] if timestamps else []
-    r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", stream,
-                        *af, "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
-                       capture_output=True, check=True)
-    return np.frombuffer(r.stdout, dtype="<f4")
 
 
 def _script(path: Path, graph: str) -> Path:
@@ -322,12 +285,6 @@ def codec_delay(audio_codec, tmp_dir: Path) -> float:
         src.unlink()
         enc.unlink()
     return _DELAYS[key]
-
-
-def make_video_only(path: Path, duration: float = 5.0) -> Path:
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=25:duration={duration}",
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)
-    return path
 
 
 # ------------------------------------------------------------------ measuring

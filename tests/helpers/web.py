@@ -1,23 +1,23 @@
-"""Helpers for the web tests: settings on temp folders, a fake engine, tiny lavfi media."""
+"""Helpers for the web tests: settings on temp folders, a fake engine, the app built and
+shut down, API calls the tests repeat, and the real server in a subprocess. (No tests
+here; the app, client and runner fixtures are in tests/conftest.py.)"""
 from __future__ import annotations
 
+import io
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from app.errors import Cancelled, InputError
 from app.services.progress import STAGES, Progress
-from app.services.types import SyncRequest, SyncResult
+from app.services.types import (Anchor, Languages, PhrasePair, SyncReport,
+                                SyncRequest, SyncResult)
 from config import load_settings
-
-# A sound bed that never repeats: noise and tone bursts gated by a product of sines with
-# incommensurate periods (the engine matches onsets; a periodic bed would be ambiguous).
-_GATE = "gt(sin(7.3*t)*sin(2.1*t+1)*sin(0.77*t+2),0.12)"
-BED = (f"aevalsrc='{_GATE}*(0.5*sin(2*PI*(220+180*floor(mod(3.7*t,5)))*t)"
-       f"+0.3*(random(0)-0.5))+0.02*(random(1)-0.5)':s=48000:d={{d}}")
+from tests.helpers import ROOT
 
 
 def make_settings(tmp: Path, **overrides: Any):
@@ -28,46 +28,21 @@ def make_settings(tmp: Path, **overrides: Any):
     return replace(s, engine=replace(s.engine, models_dir=tmp / "models"))
 
 
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
-
-
-def make_pair(folder: Path, seconds: float = 24.0, delay: float = 1.5) -> tuple[Path, Path]:
-    """original.mkv (video + bed) and dubbed.mkv (the same bed `delay` s later, another
-    lead-in), both small: 160x90 at 10 fps."""
-    folder.mkdir(parents=True, exist_ok=True)
-    bed = folder / "bed.wav"
-    ffmpeg("-f", "lavfi", "-i", BED.format(d=seconds + delay + 1), "-ac", "2", str(bed))
-    orig, dub = folder / "original.mkv", folder / "dubbed.mkv"
-    video = f"testsrc2=s=160x90:r=10:d={seconds}"
-    ffmpeg("-f", "lavfi", "-i", video, "-i", str(bed), "-t", str(seconds),
-           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "96k",
-           "-metadata:s:a:0", "language=eng", str(orig))
-    # the dub: 1.5 s of a quiet hum, then the same bed
-    ffmpeg("-f", "lavfi", "-i", video, "-f", "lavfi",
-           "-i", f"sine=f=90:d={delay}:r=48000", "-i", str(bed),
-           "-filter_complex", "[1:a]volume=0.05,aformat=channel_layouts=stereo[a0];"
-                              "[a0][2:a]concat=n=2:v=0:a=1[a]",
-           "-map", "0:v", "-map", "[a]", "-t", str(seconds),
-           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "96k",
-           "-metadata:s:a:0", "language=spa", str(dub))
-    bed.unlink()
-    return orig, dub
+def fake_sync_report(confidence: float = 0.93) -> SyncReport:
+    """An engine report: a 1.5 s lead-in dropped, one segment at speed 1."""
+    return SyncReport(
+        original="original.mkv", dub="dub.mkv", speed=1.0, confidence=confidence,
+        segments=[{"dub_start": 1.5, "dub_end": 20.0, "orig_start": 0.0, "speed": 1.0}],
+        inserts=[[0.0, 1.5]],
+        anchors=[Anchor(t + 1.5, t, 12.0, "audio") for t in range(0, 18, 2)],
+        languages=Languages(original="eng", dub="spa"),
+        phrase_pairs=[PhrasePair(3.0, 4.0, "hola", 1.5, 2.5, "hello", 0.8)],
+        timings={"probe": 0.01})
 
 
 def fake_report(confidence: float = 0.93) -> dict[str, Any]:
-    return {
-        "segments": [{"dub_start": 1.5, "dub_end": 20.0, "orig_start": 0.0, "speed": 1.0}],
-        "cuts": [], "inserts": [[0.0, 1.5]],
-        "anchors": [{"dub_t": t + 1.5, "orig_t": t, "score": 12.0, "source": "audio"}
-                    for t in range(0, 18, 2)],
-        "confidence": confidence, "reasons": [], "speed": 1.0,
-        "languages": {"original": "eng", "dub": "spa"},
-        "phrase_pairs": [{"dub_start": 3.0, "dub_end": 4.0, "dub_text": "hola",
-                          "orig_start": 1.5, "orig_end": 2.5, "orig_text": "hello",
-                          "similarity": 0.8}],
-        "timings": {"probe": 0.01},
-    }
+    """fake_sync_report's JSON form, as the job runner stores it."""
+    return fake_sync_report(confidence).to_dict()
 
 
 class FakeEngine:
@@ -106,14 +81,55 @@ class FakeEngine:
         tmp.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 4096)
         tmp.replace(request.output)
         return SyncResult(output=Path(request.output), confidence=0.93, speed=1.0,
-                          report=fake_report())
+                          report=fake_sync_report())
 
 
 MKV_HEAD = b"\x1a\x45\xdf\xa3" + b"\0" * 1020
 
 
+# -- the app in this process -----------------------------------------------------------------
+@contextmanager
+def app_for(settings, engine=None, **flask_config: Any) -> Iterator[Any]:
+    """create_app on `settings` (with `engine` for the sync engine, when given); its job
+    runner is shut down on the way out."""
+    from app import create_app
+    config: dict[str, Any] = {"SETTINGS": settings}
+    if engine is not None:
+        config["SYNC_ENGINE"] = engine
+    app = create_app({**config, **flask_config})
+    try:
+        yield app
+    finally:
+        app.extensions["jobs"].shutdown(wait=True)
+
+
+def upload(client, orig=MKV_HEAD, dub=MKV_HEAD, names=("Film.2019.mkv", "Film.ES.mkv"),
+           **form):
+    data = {"original_video": (io.BytesIO(orig), names[0]),
+            "dubbed_video": (io.BytesIO(dub), names[1]), **form}
+    return client.post("/api/upload", data=data, content_type="multipart/form-data")
+
+
+def wait_finished(client, task_id: str, timeout: float = 10.0, headers=None) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = client.get(f"/api/status/{task_id}", headers=headers).get_json()
+        if data["status"] not in ("queued", "processing"):
+            return data
+        time.sleep(0.02)
+    raise AssertionError(f"task {task_id} did not finish: {data}")
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert set(body) >= {"error", "message"} and body["message"]
+    if code:
+        assert body["error"] == code
+    return body
+
+
 # -- a real server in a subprocess ----------------------------------------------------------
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
