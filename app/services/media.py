@@ -1,8 +1,9 @@
 """Probe and extract: ffprobe facts about a file, and its audio decoded as a stream.
 
-Every ffmpeg/ffprobe call goes through `run_ffmpeg` / `ffprobe_json`, which check the
-exit status and raise with the command and the tail of stderr. Argv lists are built
-by pure functions (`extract_args`, ...) tested by equality.
+Every ffmpeg/ffprobe call goes through this module's runners (`run_ffmpeg`,
+`run_ffmpeg_pipe`, `run_ffmpeg_capture`, `iter_audio`, `run_ffprobe`), which check the
+exit status and raise CommandError with the command and the tail of stderr. Argv lists
+are built by pure functions (`extract_args`, `probe_args`, ...) tested by equality.
 """
 from __future__ import annotations
 
@@ -10,24 +11,30 @@ import json
 import logging
 import os
 import queue
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
 from app.errors import InputError, MediaError
+from app.services.progress import safe_call
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS_RATE = 16000          # Hz: what every analysis stage works on
 _BLOCK_SECONDS = 30            # decode block: memory per block ~ 2 MB
 FFPROBE_TIMEOUT = 120          # s: NFS can be slow, but a probe never takes minutes
+CAPTURE_TIMEOUT = 120          # s: a capture decodes seconds of media; minutes mean a hang
+VERSION_TIMEOUT = 10           # s: `ffmpeg -version` answers at once
+PIPE_SETTLE_TIMEOUT = 1        # s: a piped stage gets to exit after the last one failed
 
 
 @dataclass(frozen=True)
@@ -112,34 +119,84 @@ def check_writable_folder(path: Path, what: str) -> None:
 
 
 def require_tools() -> None:
+    """Raise MediaError unless both ffmpeg and ffprobe are on PATH."""
     for tool in ("ffmpeg", "ffprobe"):
-        if shutil.which(tool) is None:
-            raise MediaError(f"{tool} was not found on PATH: install ffmpeg "
-                             "(Debian/Ubuntu: apt-get install ffmpeg) or run ./start.sh setup")
+        _require(tool)
+
+
+def _require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise MediaError(f"{tool} was not found on PATH: install ffmpeg "
+                         "(Debian/Ubuntu: apt-get install ffmpeg) or run ./start.sh setup")
 
 
 def _tail(text: str, n: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-n:])
 
 
+class CommandError(MediaError):
+    """An ffmpeg or ffprobe run that failed (`returncode` != 0) or ran past its time limit
+    (`returncode` None, `timeout` in seconds). The message names what failed, the tail of
+    stderr and the whole command."""
+
+    def __init__(self, what: str, argv: list[str], returncode: int | None, stderr_tail: str,
+                 timeout: float | None = None):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.timeout = timeout
+        if returncode is None:
+            head = f"{what}: stopped after {timeout:g} s (time limit)"
+        else:
+            head = f"{what} (exit {returncode}): {stderr_tail}"
+        super().__init__(f"{head}\ncommand: {shlex.join(self.argv)}")
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
 _READ_AHEAD = 4                     # decoded blocks buffered ahead of the caller
-_FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+_FFPROBE = ["ffprobe", "-v", "error", "-print_format", "json"]
+
+
+def _ffmpeg(loglevel: str = "error") -> list[str]:
+    """The program and the options every ffmpeg run starts with."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", loglevel]
+
+
+_FFMPEG = _ffmpeg()
 
 
 class _FFmpegProcess:
     """ffmpeg with stdout piped to the caller and stderr drained by a thread (so a full
-    stderr pipe never blocks it). Killed if the caller's block raises; `finish()` waits
-    and returns (exit status, stderr tail)."""
+    stderr pipe never blocks it). Killed if the caller's block raises, or after `timeout`
+    seconds; `check()` waits for it and raises CommandError unless it succeeded."""
 
-    def __init__(self, argv: list[str], text: bool, stdin=None):
-        require_tools()
-        logger.debug("%s", " ".join(argv))
+    def __init__(self, argv: list[str], text: bool, stdin: IO | None = None,
+                 timeout: float | None = None):
+        _require(argv[0])
+        logger.debug("%s", shlex.join(argv))
+        self.argv = argv
+        self.timeout = timeout
+        self.timed_out = False
+        self.stderr = ""
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=text)
         self._err: list = []
         self._t = threading.Thread(target=lambda: self._err.append(self.proc.stderr.read()),
                                    daemon=True)
         self._t.start()
+        self._timer: threading.Timer | None = None
+        if timeout is not None:
+            self._timer = threading.Timer(timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        if self.proc.poll() is None:
+            self.timed_out = True
+            self.proc.kill()
 
     def __enter__(self) -> "_FFmpegProcess":
         return self
@@ -148,27 +205,45 @@ class _FFmpegProcess:
         if exc_type is not None:
             self.proc.kill()
             self.proc.wait()
+        if self._timer is not None:
+            self._timer.cancel()
 
-    def finish(self, timeout: float | None = None) -> tuple[int, str]:
-        rc = self.proc.wait(timeout=timeout)
+    def finish(self) -> tuple[int, str]:
+        """Wait for the end; (exit status, tail of stderr). The whole of stderr is kept
+        in `self.stderr`."""
+        rc = self.proc.wait()
+        if self._timer is not None:
+            self._timer.cancel()
         self._t.join(5)
-        err = "".join(e if isinstance(e, str) else e.decode("utf-8", "replace")
-                      for e in self._err)
-        return rc, _tail(err)
+        self.stderr = "".join(e if isinstance(e, str) else e.decode("utf-8", "replace")
+                              for e in self._err)
+        return rc, _tail(self.stderr)
+
+    def check(self, what: str = "ffmpeg failed") -> None:
+        """Wait for the end; raise CommandError (named `what`) on a failure or a timeout."""
+        rc, err = self.finish()
+        if self.timed_out:
+            raise CommandError(what, self.argv, None, err, self.timeout)
+        if rc != 0:
+            raise CommandError(what, self.argv, rc, err)
 
 
 def run_ffmpeg(args: list[str], *, progress: Callable[[float], None] | None = None,
-               duration: float = 0.0, timeout: float | None = None, stdin=None) -> None:
-    """Run ffmpeg with `args` (argv without the program). Raise MediaError on failure.
+               duration: float = 0.0, timeout: float | None = None,
+               stdin: IO | None = None) -> None:
+    """Run ffmpeg with `args` (argv without the program). Raise CommandError on failure
+    or after `timeout` seconds (None: no limit).
 
-    With `progress` and `duration`, parses `-progress pipe:1` output (out_time_us) and
-    reports the fraction done. `stdin`: a pipe to read from (see run_ffmpeg_pipe).
+    With `progress` and `duration` (s), parses `-progress pipe:1` output (out_time_us)
+    and reports the fraction done (0..1) through `progress.safe_call`: an error the
+    callback raises is logged, except Cancelled, which stops ffmpeg and propagates.
+    `stdin`: a pipe to read from (see run_ffmpeg_pipe).
     """
     argv = list(_FFMPEG)
     if progress is not None:
         argv += ["-progress", "pipe:1", "-nostats"]
     argv += args
-    with _FFmpegProcess(argv, text=True, stdin=stdin) as ff:
+    with _FFmpegProcess(argv, text=True, stdin=stdin, timeout=timeout) as ff:
         assert ff.proc.stdout is not None
         for line in ff.proc.stdout:
             if progress is not None and duration > 0 and line.startswith("out_time_us="):
@@ -176,11 +251,31 @@ def run_ffmpeg(args: list[str], *, progress: Callable[[float], None] | None = No
                     us = int(line.split("=", 1)[1])
                 except ValueError:
                     continue
-                progress(min(1.0, us / 1e6 / duration))
-        rc, err = ff.finish(timeout)
-    if rc != 0:
-        raise MediaError(f"ffmpeg failed (exit {rc}): {err}\n"
-                         f"command: ffmpeg {' '.join(args)}")
+                safe_call(progress, min(1.0, us / 1e6 / duration))
+        ff.check()
+
+
+def run_ffmpeg_capture(args: list[str], *, timeout: float | None = CAPTURE_TIMEOUT,
+                       loglevel: str = "error", what: str = "ffmpeg failed"
+                       ) -> tuple[bytes, str]:
+    """Run ffmpeg with `args` (argv without the program) writing its output to stdout;
+    return (stdout, the whole of stderr). For short outputs held in memory (a few seconds
+    of audio, a grid per frame). `loglevel`: what ffmpeg logs to stderr ("info" for
+    showinfo's lines). Raise CommandError (named `what`) on failure or after `timeout`
+    seconds (None: no limit)."""
+    with _FFmpegProcess([*_ffmpeg(loglevel), *args], text=False, timeout=timeout) as ff:
+        assert ff.proc.stdout is not None
+        out = ff.proc.stdout.read()
+        ff.check(what)
+    return out, ff.stderr
+
+
+def ffmpeg_version(timeout: float = VERSION_TIMEOUT) -> str:
+    """The version ffmpeg reports ("6.1.1", "N-113000-g..."). Raise MediaError when it
+    is missing, fails or takes longer than `timeout` seconds."""
+    out, _ = run_ffmpeg_capture(["-version"], timeout=timeout)
+    first = out.decode("utf-8", "replace").split("\n", 1)[0]
+    return first.replace("ffmpeg version ", "").split(" ")[0]
 
 
 def _widen_pipe(f) -> None:
@@ -194,13 +289,29 @@ def _widen_pipe(f) -> None:
         pass
 
 
+def _raise_first_failure(procs: list[_FFmpegProcess]) -> None:
+    """When the last stage of a pipe failed, raise the error of the first earlier stage
+    that failed on its own: the later stages, fed nothing, failed because of it. A stage
+    that failed writing to a closed pipe (EPIPE) failed because of a later one."""
+    for ff in procs:
+        try:
+            rc = ff.proc.wait(timeout=PIPE_SETTLE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            continue
+        if rc == 0 or rc == -signal.SIGPIPE:
+            continue
+        ff.finish()
+        if "Broken pipe" not in ff.stderr:
+            ff.check()
+
+
 def run_ffmpeg_pipe(*stages: list[str], progress: Callable[[float], None] | None = None,
                     duration: float = 0.0) -> None:
     """ffmpeg processes at once, each one's stdout feeding the next one's stdin (e.g. a
     filter graph writing PCM in NUT, an encoder, the mux): on two cores they run side by
     side instead of one after the other. Every stage must succeed (a stage that dies
     early would otherwise leave a short but "successful" output); one failing kills the
-    others. Progress comes from the last stage."""
+    others. Progress (fraction 0..1) comes from the last stage; `duration` in seconds."""
     if not stages:
         return
     procs: list[_FFmpegProcess] = []
@@ -214,14 +325,16 @@ def run_ffmpeg_pipe(*stages: list[str], progress: Callable[[float], None] | None
         last_in = procs[-1].proc.stdout if procs else None
         try:
             run_ffmpeg(stages[-1], progress=progress, duration=duration, stdin=last_in)
+        except CommandError:
+            if last_in is not None:
+                last_in.close()                # lets a stage still writing see EPIPE
+            _raise_first_failure(procs)
+            raise
         finally:
             if last_in is not None:
                 last_in.close()
-        for argv, ff in zip(stages, procs):
-            rc, err = ff.finish()
-            if rc != 0:
-                raise MediaError(f"ffmpeg failed (exit {rc}): {err}\n"
-                                 f"command: ffmpeg {' '.join(argv)}")
+        for ff in procs:
+            ff.check()
     except BaseException:
         for ff in procs:
             if ff.proc.poll() is None:
@@ -230,19 +343,46 @@ def run_ffmpeg_pipe(*stages: list[str], progress: Callable[[float], None] | None
         raise
 
 
-def ffprobe_json(path: Path) -> dict:
-    require_tools()
-    argv = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
-            "-show_streams", "-show_chapters", ff_path(path)]
+def run_ffprobe(args: list[str], *, timeout: float = FFPROBE_TIMEOUT) -> dict:
+    """Run ffprobe with `args` (argv without the program and its output options) and
+    return its JSON output. Raise CommandError on failure or after `timeout` seconds, and
+    MediaError when what it prints is not JSON."""
+    argv = [*_FFPROBE, *args]
+    _require("ffprobe")
+    logger.debug("%s", shlex.join(argv))
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{path.name!r}: ffprobe took longer than {FFPROBE_TIMEOUT} s; "
-                         "is the file on a reachable disk?") from None
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode("utf-8", "replace") if isinstance(e.stderr, bytes) else e.stderr
+        raise CommandError("ffprobe failed", argv, None, _tail(err or ""), timeout) from None
     if r.returncode != 0:
+        raise CommandError("ffprobe failed", argv, r.returncode, _tail(r.stderr))
+    try:
+        return json.loads(r.stdout or "{}")
+    except json.JSONDecodeError as e:
+        raise MediaError(f"ffprobe printed something that is not JSON ({e})\n"
+                         f"command: {shlex.join(argv)}") from None
+
+
+def probe_args(path: Path) -> list[str]:
+    """ffprobe args (after `-print_format json`) describing a file's format, streams and
+    chapters."""
+    return ["-show_format", "-show_streams", "-show_chapters", ff_path(path)]
+
+
+def ffprobe_json(path: Path) -> dict:
+    """ffprobe's JSON description of a user's file. Raise InputError when ffprobe cannot
+    read it as media or takes longer than FFPROBE_TIMEOUT seconds."""
+    path = Path(path)
+    try:
+        return run_ffprobe(probe_args(path))
+    except CommandError as e:
+        if e.timed_out:
+            raise InputError(f"{path.name!r}: ffprobe took longer than {FFPROBE_TIMEOUT} s; "
+                             "is the file on a reachable disk?") from None
         raise InputError(f"{path.name!r} is not a media file ffmpeg can read "
-                         f"({_tail(r.stderr, 2) or 'unknown format'}): give a video or audio file")
-    return json.loads(r.stdout or "{}")
+                         f"({_tail(e.stderr_tail, 2) or 'unknown format'}): "
+                         "give a video or audio file") from None
 
 
 def _fps(s: dict) -> float:
@@ -400,9 +540,7 @@ def iter_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
                     q.get_nowait()
                 except queue.Empty:
                     t.join(0.05)
-        rc, msg = ff.finish()
-    if rc != 0:
-        raise MediaError(f"could not decode the audio of {path.name!r}: {msg}")
+        ff.check(f"could not decode the audio of {path.name!r}")
 
 
 class AudioBuffer:
@@ -432,26 +570,24 @@ def read_snippet(path: Path, stream: StreamInfo, start: float, duration: float, 
     of no length (`duration` <= 0: a window past the file's end) is empty."""
     if duration <= 0:
         return np.zeros(0, np.float32)
-    argv = [*_FFMPEG, *extract_args(path, stream, bed_only=bed_only, rate=rate,
-                                    start=max(0.0, start), duration=duration)]
-    with _FFmpegProcess(argv, text=False) as ff:
-        assert ff.proc.stdout is not None
-        raw = ff.proc.stdout.read()
-        rc, msg = ff.finish()
-    if rc != 0:
-        raise MediaError(f"could not decode the audio of {path.name!r} at {start:.1f} s: {msg}")
+    raw, _ = run_ffmpeg_capture(
+        extract_args(path, stream, bed_only=bed_only, rate=rate, start=max(0.0, start),
+                     duration=duration),
+        what=f"could not decode the audio of {path.name!r} at {start:.1f} s")
     return np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
 
 
 def read_audio(path: Path, stream: StreamInfo, *, bed_only: bool = False,
                rate: int = ANALYSIS_RATE, expected_seconds: float = 0.0,
                progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """Decode a whole audio stream to one mono float32 array (16 kHz: 230 MB per hour)."""
+    """Decode a whole audio stream to one mono float32 array (16 kHz: 230 MB per hour).
+    `expected_seconds`: its length, for sizing the buffer and for `progress` (fraction
+    0..1, through `progress.safe_call`)."""
     buf = AudioBuffer(expected_seconds, rate)
     for block in iter_audio(path, stream, bed_only=bed_only, rate=rate):
         buf.append(block)
-        if progress is not None and expected_seconds > 0:
-            progress(min(1.0, buf.n / rate / expected_seconds))
+        if expected_seconds > 0:
+            safe_call(progress, min(1.0, buf.n / rate / expected_seconds))
     if buf.n == 0:
         raise InputError(f"{path.name!r}: its audio stream decodes to nothing (empty or "
                          "damaged); check the file plays")
