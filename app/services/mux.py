@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from app.services.media import (FFPROBE_TIMEOUT, MediaInfo, StreamInfo, ff_path, run_ffmpeg,
-                                run_ffmpeg_pipe)
+from app.services.media import (MediaInfo, StreamInfo, ff_path, run_ffmpeg, run_ffmpeg_pipe,
+                                run_ffprobe)
 from app.services.render import RenderedTrack, stream_start
 
 logger = logging.getLogger(__name__)
@@ -117,16 +116,21 @@ def precut_args(track: RenderedTrack, out_path: Path) -> list[str]:
                    "-f", "matroska", ff_path(out_path)]
 
 
+def first_pts_args(path: Path, packets: int = 64) -> list[str]:
+    """ffprobe args (after `-print_format json`) listing the pts of a file's first
+    `packets` packets."""
+    return ["-read_intervals", f"%+#{packets}", "-show_entries", "packet=pts_time",
+            ff_path(path)]
+
+
 def _first_pts(path: Path, packets: int = 64) -> list[float]:
-    """pts (s) of the first packets of a file, as ffmpeg reads them (no start shift)."""
-    r = subprocess.run(["ffprobe", "-v", "error", "-read_intervals", f"%+#{packets}",
-                        "-show_entries", "packet=pts_time", "-of", "csv=p=0", ff_path(path)],
-                       capture_output=True, text=True, timeout=FFPROBE_TIMEOUT)
+    """pts (s) of the first packets of a file, as ffmpeg reads them (no start shift);
+    packets without a pts are left out. Raise MediaError when the probe fails."""
     out = []
-    for line in r.stdout.split():
+    for packet in run_ffprobe(first_pts_args(path, packets)).get("packets") or []:
         try:
-            out.append(float(line.strip(",")))
-        except ValueError:
+            out.append(float(packet["pts_time"]))
+        except (KeyError, TypeError, ValueError):
             pass
     return out
 

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from app.services.media import MediaInfo, ff_path
+from app.errors import MediaError
+from app.services.media import MediaInfo, ff_path, run_ffmpeg_capture
 from app.services.timemap import Segment, TimeMap
 
 logger = logging.getLogger(__name__)
@@ -56,27 +56,33 @@ MIN_MOTION = 1.0                  # grey levels (0-255): RMS change needed in a 
 _PTS = re.compile(r"n:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:(-?[0-9.]+)")
 
 
+def signature_args(path: Path, video_index: int, start: float, duration: float
+                   ) -> list[str]:
+    """ffmpeg argv (without the program) writing a GRID_W x GRID_H grey grid per frame of
+    stream `video_index` to stdout, `duration` s from `start` (s, input seek, clamped at
+    0), with the frame times logged by showinfo (needs loglevel "info")."""
+    return ["-copyts", "-ss", f"{max(0.0, start):.6f}", "-t", f"{duration:.6f}",
+            "-i", ff_path(path), "-map", f"0:{video_index}", "-an", "-sn", "-dn",
+            "-vf", f"scale={GRID_W}:{GRID_H}:flags=area,format=gray,showinfo",
+            "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+
+
 def read_signatures(info: MediaInfo, start: float, duration: float
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(frame times on the file's timeline — the same zero as the audio decode —,
     (n, GRID_W*GRID_H) float32 grey levels) for `duration` s of the first video stream
-    from `start`. Input seek; times are the stream's own presentation times."""
+    from `start` (s). Input seek; times are the stream's own presentation times. Raise
+    MediaError when ffmpeg fails or runs past media.CAPTURE_TIMEOUT."""
     v = info.video
     if v is None:
         raise ValueError("no video stream")
-    start = max(0.0, start)
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info", "-copyts",
-            "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", ff_path(info.path),
-            "-map", f"0:{v.index}", "-an", "-sn", "-dn",
-            "-vf", f"scale={GRID_W}:{GRID_H}:flags=area,format=gray,showinfo",
-            "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
-    proc = subprocess.run(argv, capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg exit {proc.returncode}")
+    raw, log = run_ffmpeg_capture(signature_args(info.path, v.index, start, duration),
+                                  loglevel="info",
+                                  what=f"could not read the picture of {info.path.name!r}")
     size = GRID_W * GRID_H
-    frames = np.frombuffer(proc.stdout, dtype=np.uint8)
+    frames = np.frombuffer(raw, dtype=np.uint8)
     frames = frames[:len(frames) // size * size].reshape(-1, size).astype(np.float32)
-    times = [float(m.group(3)) for m in _PTS.finditer(proc.stderr.decode("utf-8", "replace"))]
+    times = [float(m.group(3)) for m in _PTS.finditer(log)]
     n = min(len(times), len(frames))
     t = np.asarray(times[:n], dtype=np.float64) - info.start_time
     return t, frames[:n]
@@ -194,13 +200,16 @@ def refine_picture(tmap: TimeMap, orig: MediaInfo, dub: MediaInfo,
         for d0, length in plan[j]:
             o0 = seg.to_original(d0) - max_lag - 0.5
             o_len = length * seg.speed + 2 * (max_lag + 0.5)
+            # The picture only refines a map that stands without it: a stretch ffmpeg
+            # cannot read (MediaError, time limit included) is skipped, not fatal.
             try:
                 t_o, x_o = read_signatures(orig, o0, o_len)
                 t_d, x_d = read_signatures(dub, d0, length)
-                m = match_stretch(t_o, x_o, t_d, x_d, seg, max_lag)
-            except Exception as e:                      # noqa: BLE001 — never fail a sync
+            except MediaError as e:
                 logger.info("picture: stretch at %.1f s not read: %s", d0, e)
-                m = {"lag": None, "why": f"not read: {e}"[:120]}
+                m = {"lag": None, "why": f"not read: {str(e).splitlines()[0]}"[:120]}
+            else:
+                m = match_stretch(t_o, x_o, t_d, x_d, seg, max_lag)
             m["dub_t"] = round(d0, 2)
             rec["stretches"].append(m)
             if m["lag"] is not None:

@@ -20,7 +20,6 @@ Two paths:
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -32,15 +31,15 @@ import numpy as np
 
 from app.errors import MediaError
 from app.services.media import (MediaInfo, StreamInfo, ff_path, require_tools, run_ffmpeg,
-                                run_ffmpeg_pipe)
+                                run_ffmpeg_capture, run_ffmpeg_pipe, run_ffprobe)
 from app.services.timemap import TimeMap
+from app.services.types import GAP_FILLS
 
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLES = 16384   # samples per frame inside the render graph
 MARGIN_S = 0.010        # s of dub material kept on each side of a splice (crossfade = 2x)
 STRETCH_MODES = ("resample", "atempo")
-GAP_FILLS = ("silence", "original")
 
 #: dub codec -> ffmpeg encoder
 ENCODERS: dict[str, str] = {
@@ -375,15 +374,20 @@ _DELAY_LOCK = threading.Lock()
 _CLICK = (0.8 * np.hanning(48)).astype(np.float32)
 
 
-def _decode_absolute(path: Path, sample_rate: int) -> np.ndarray:
-    """Decode the first audio stream to mono on the absolute timeline (t=0 at pts 0)."""
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-copyts", "-i", ff_path(path), "-map", "0:a:0",
+def absolute_decode_args(path: Path, sample_rate: int) -> list[str]:
+    """ffmpeg argv (without the program) decoding the first audio stream to mono float32
+    on stdout, on the absolute timeline (t = 0 at pts 0, the gap before the first packet
+    filled with silence)."""
+    return ["-copyts", "-i", ff_path(path), "-map", "0:a:0",
             "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "pipe:1"]
-    r = subprocess.run(argv, capture_output=True)
-    if r.returncode != 0:
-        raise MediaError(f"could not decode {path.name}: {r.stderr.decode(errors='replace')[-500:]}")
-    return np.frombuffer(r.stdout, dtype="<f4")
+
+
+def _decode_absolute(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode the first audio stream to mono on the absolute timeline (t=0 at pts 0)."""
+    raw, _ = run_ffmpeg_capture(absolute_decode_args(path, sample_rate),
+                                what=f"could not decode {path.name!r}")
+    return np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
 
 
 def find_click(decoded: np.ndarray, search: int) -> int:
@@ -426,15 +430,24 @@ def encoder_delay(codec_args: list[str], sample_rate: int, layout: str,
         return shift, start_s
 
 
+def stream_start_args(path: Path) -> list[str]:
+    """ffprobe args (after `-print_format json`) giving the first audio stream's
+    start_time."""
+    return ["-select_streams", "a:0", "-show_entries", "stream=start_time", ff_path(path)]
+
+
 def stream_start(path: Path) -> float:
-    """start_time (s) of the first audio stream of `path` as ffprobe reports it (0 if none)."""
-    r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                        "stream=start_time", "-of", "csv=p=0", ff_path(path)],
-                       capture_output=True, text=True)
+    """start_time (s) of the first audio stream of `path` as ffprobe reports it (negative
+    when the encoder writes packets before 0, e.g. Opus pre-skip). Raise MediaError when
+    the probe fails or reports no audio stream or no start time."""
+    streams = run_ffprobe(stream_start_args(path)).get("streams") or []
+    if not streams:
+        raise MediaError(f"{path.name!r} has no audio stream to place")
     try:
-        return float(r.stdout.strip().splitlines()[0])
-    except (ValueError, IndexError):
-        return 0.0
+        return float(streams[0]["start_time"])
+    except (KeyError, TypeError, ValueError):
+        raise MediaError(f"ffprobe reports no start time for the audio of {path.name!r}; "
+                         "its timestamps cannot be trusted") from None
 
 
 # ----------------------------------------------------------------- the stage
