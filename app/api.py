@@ -13,13 +13,12 @@ from typing import Any, Mapping
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from werkzeug.http import parse_content_range_header
 
-from app import security, validation
+from app import security, system, validation
 from app.errors import InputError
 from app.jobs import Job, JobRunner
 from app.openapi import openapi_document
 from app.submit import JobOptions, JobSubmitter, media_root
 from app.uploads import ChunkedUploads
-from app.utils import system
 from app.utils.file_utils import PathNotFound, list_media
 from app.utils.i18n import pick_language
 from app.utils.report_svg import render_offset_svg

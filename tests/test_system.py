@@ -7,6 +7,7 @@ right size, so nothing here reads or writes the real 145 MB of weights.
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from app import system
 from app.errors import ModelError
 from app.services import transcribe as tr
 from config import EngineSettings, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _ct2_folder(path: Path, size: int = 1) -> Path:
     path.mkdir(parents=True)
@@ -108,3 +112,11 @@ def test_health_reports_the_engines_answer(tmp_path, model):
         assert whisper["path"] == (str(expected.path) if expected.path else None)
         assert whisper["problem"] == expected.problem
 
+
+def test_helpers_import_nothing_from_the_engine():
+    """app/utils/ holds helpers for the web layer; the engine is asked from the web layer."""
+    for path in sorted((ROOT / "app" / "utils").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.startswith("app.services")], path.name
