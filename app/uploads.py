@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from flask import Request, current_app
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import ClientDisconnected
 
 from app.errors import InputError, SyncDubError
@@ -85,7 +86,7 @@ class StreamingRequest(Request):
                 logger.warning("could not remove upload part %s: %s", name, e)
 
 
-def claim_part(storage, dest: Path) -> Path:
+def claim_part(storage: FileStorage, dest: Path) -> Path:
     """Move a parsed multipart file (werkzeug FileStorage) to `dest` without copying."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     stream = storage.stream
