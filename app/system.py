@@ -1,8 +1,9 @@
 """What the health check and the system page report: ffmpeg, models, disks, CPU/RAM/GPU.
 
 The engine answers for itself: the Whisper model's status comes from
-`app.services.transcribe.model_status`, the device from `app.services.device`. Those
-modules import numpy, so they are imported when a status is asked, not with the web app.
+`app.services.transcribe.model_status`, the device from `app.services.device`, ffmpeg's
+version from `app.services.media.ffmpeg_version`. Those modules import numpy, so they are
+imported when a status is asked, not with the web app.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from app.errors import MediaError
 from app.utils.file_utils import disk_free
 
 logger = logging.getLogger(__name__)
@@ -33,15 +34,15 @@ _VERSIONED = ("flask", "werkzeug", "gunicorn", "numpy", "scipy", "faster-whisper
 @lru_cache(maxsize=1)
 def ffmpeg_info() -> dict[str, Any]:
     """Paths and version of ffmpeg/ffprobe (checked once per process)."""
+    from app.services.media import ffmpeg_version
+
     ffmpeg, ffprobe = shutil.which("ffmpeg"), shutil.which("ffprobe")
     version = None
     if ffmpeg:
         try:
-            out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True,
-                                 text=True, timeout=10).stdout
-            version = out.split("\n", 1)[0].replace("ffmpeg version ", "").split(" ")[0]
-        except (OSError, subprocess.SubprocessError) as e:
-            logger.warning("ffmpeg -version failed: %s", e)
+            version = ffmpeg_version()
+        except MediaError as exc:
+            logger.warning("ffmpeg -version failed: %s", exc)
     return {"ok": bool(ffmpeg and ffprobe and version), "ffmpeg": ffmpeg, "ffprobe": ffprobe,
             "version": version}
 
