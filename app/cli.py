@@ -8,16 +8,16 @@ audio, an output or report folder that cannot be written...);
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
 from app.errors import AlignmentError, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import GAP_FILLS, MODES, SyncRequest
+from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
@@ -92,23 +92,24 @@ def _parser() -> argparse.ArgumentParser:
 MIN_PRINTED_S = 0.1        # shorter cuts/inserts are not printed (still in the report)
 
 
-def _print_map(report: dict, out=None) -> None:
+def _print_map(report: SyncReport, out: TextIO | None = None) -> None:
+    """The map in words: speed, confidence, segments, cuts, inserts, warnings."""
     out = out or sys.stdout   # looked up now, so redirect_stdout works
-    print(f"speed      {report['speed']:.6f}  (original seconds per dub second)", file=out)
-    print(f"confidence {report['confidence']:.2f}", file=out)
-    for s in report["segments"]:
+    print(f"speed      {report.speed:.6f}  (original seconds per dub second)", file=out)
+    print(f"confidence {report.confidence:.2f}", file=out)
+    for s in report.segments:
         print(f"segment    dub {s['dub_start']:9.3f}-{s['dub_end']:9.3f} s -> original "
               f"{s['orig_start']:9.3f}-{s['orig_end']:9.3f} s  offset {s['offset']:+.3f} s",
               file=out)
     # Slivers of a few frames at the films' very ends (the two files simply end a
     # little differently) are in the report, not worth a line here.
-    for c in report["cuts"]:
+    for c in report.cuts:
         if c[1] - c[0] >= MIN_PRINTED_S:
             print(f"cut        original {c[0]:9.3f}-{c[1]:9.3f} s not in the dub", file=out)
-    for i in report["inserts"]:
+    for i in report.inserts:
         if i[1] - i[0] >= MIN_PRINTED_S:
             print(f"insert     dub {i[0]:9.3f}-{i[1]:9.3f} s dropped", file=out)
-    for r in report["reasons"]:
+    for r in report.reasons:
         print(f"warning    {r}", file=out)
 
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {e}", file=sys.stderr)
         if args.command == "analyze" and args.json and e.report:
             # The refused map and its evidence, as for an accepted one (exit 3 says which).
-            print(json.dumps(e.report, indent=2, default=str))
+            print(e.report.to_json())
         return EXIT_REFUSED
     except SyncDubError as e:
         bar.close()
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     bar.close()
     if args.command == "analyze" and args.json:
-        print(json.dumps(res.report, indent=2, default=str))
+        print(res.report.to_json())
     else:
         _print_map(res.report)
         if res.output:

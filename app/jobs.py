@@ -170,25 +170,21 @@ def _default_engine() -> Engine:
 
 
 def map_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The few numbers a task list shows, from the engine's report."""
-    segments = report.get("segments") or []
-    offsets = []
-    for s in segments:
-        try:
-            offsets.append(float(s["orig_start"]) - float(s["dub_start"]))
-        except (KeyError, TypeError, ValueError):
-            pass
-    langs = report.get("languages") or {}
+    """The few numbers a task list shows, from a report's JSON form
+    (SyncReport.to_dict). Offsets are orig_start - dub_start of the first and last
+    segments, seconds."""
+    segments = report["segments"]
+    offsets = [s["orig_start"] - s["dub_start"] for s in segments]
     return {
         "segments": len(segments),
-        "cuts": len(report.get("cuts") or []),
-        "inserts": len(report.get("inserts") or []),
+        "cuts": len(report["cuts"]),
+        "inserts": len(report["inserts"]),
         "offset_first_s": round(offsets[0], 3) if offsets else None,
         "offset_last_s": round(offsets[-1], 3) if offsets else None,
-        "speed": report.get("speed"),
-        "languages": {"original": langs.get("original") or langs.get("orig"),
-                      "dubbed": langs.get("dub") or langs.get("dubbed")},
-        "phrase_pairs": len(report.get("phrase_pairs") or []),
+        "speed": report["speed"],
+        "languages": {"original": report["languages"]["original"],
+                      "dubbed": report["languages"]["dub"]},
+        "phrase_pairs": len(report["phrase_pairs"]),
     }
 
 
@@ -358,13 +354,14 @@ class JobRunner:
                             cancel=cancel)
             if cancel.is_set():
                 raise Cancelled("cancelled by the user")
-            self._save_report(job_id, result.report)
+            report = result.report.to_dict()
+            self._save_report(job_id, report)
             final = Path(result.output) if result.output else output
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
                 message="done", output_path=str(final), confidence=float(result.confidence),
-                speed=float(result.speed), summary=map_summary(result.report),
-                reasons=list(result.report.get("reasons") or []),
+                speed=float(result.speed), summary=map_summary(report),
+                reasons=list(result.report.reasons),
                 report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
             remove_tree(Path(job.input_dir) if job.input_dir else None)
             logger.info("job %s completed in %.1f s (confidence %.2f)", job_id,
@@ -376,10 +373,11 @@ class JobRunner:
             logger.info("job %s cancelled", job_id)
         except AlignmentError as e:
             remove_tree(output)
-            if e.report:
-                self._save_report(job_id, e.report)
+            refused = e.report.to_dict() if e.report else None
+            if refused:
+                self._save_report(job_id, refused)
             self._fail(job_id, e, reasons=e.reasons,
-                       summary=map_summary(e.report) if e.report else {})
+                       summary=map_summary(refused) if refused else {})
         except SyncDubError as e:
             remove_tree(output)
             self._fail(job_id, e)

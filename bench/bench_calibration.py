@@ -133,10 +133,10 @@ def run_pair(orig: Path, dub: Path, settings) -> tuple[bool, dict, float]:
     t0 = time.monotonic()
     try:
         res = sync_service.analyze(SyncRequest(original=orig, dub=dub, mode="auto"), settings)
-        return True, res.report, time.monotonic() - t0
+        return True, res.report.to_dict(), time.monotonic() - t0
     except AlignmentError as e:
-        return False, e.report or {"confidence": 0.0, "reasons": e.reasons}, \
-            time.monotonic() - t0
+        report = e.report.to_dict() if e.report else {"confidence": 0.0, "reasons": e.reasons}
+        return False, report, time.monotonic() - t0
 
 
 def main(argv=None) -> int:

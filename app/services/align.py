@@ -84,6 +84,12 @@ class Alignment:
     windows_active: int = 0
     windows_matched: tuple[tuple[float, float], ...] = ()
 
+    @property
+    def speech_placed(self) -> bool:
+        """The map was placed by speech pairs alone (no audio windows): its offsets are
+        known to a few hundred ms and its edges to a line or two."""
+        return not self.scan or not self.scan.windows
+
 
 @dataclass(frozen=True)
 class _Decoded:

@@ -1,11 +1,12 @@
-"""Orchestrates the pipeline: probe -> extract -> anchors -> fit -> render -> mux -> report.
+"""Orchestrates the pipeline: probe -> extract -> audio anchors -> speech anchors -> fit ->
+picture -> edges -> judge -> language -> render/mux -> report.
 
 The only entry points the web app and the CLI use: `run_sync` (writes the MKV) and
-`analyze` (the map only). No Flask here.
+`analyze` (the map only). No Flask here. Each stage is a function taking and returning
+dataclasses; `plan_speech` (where speech is needed) is pure.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -13,24 +14,25 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from app.errors import AlignmentError, InputError, MediaError, ModelError
-from app.services import features as F
-from app.services import media
+from app.services import evidence, features, media
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
-from app.services import evidence as EV
 from app.services.envelope import track_envelope
 from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
 from app.services.speech import iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
-from app.services.types import Anchor, SpeechResult, SyncRequest, SyncResult
+from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages, Mode,
+                                RenderInfo, ReportStreams, SpeechResult, SyncReport,
+                                SyncRequest, SyncResult)
 from config import EngineSettings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ PROBE_MIN_PAIRS = 3
 LANGUAGE_PROBE_S = 60.0           # dub seconds Whisper hears to name an untagged dub
 EDGE_REACH_S = 3.0                # waveform edge search around an audio-placed edge ...
 SPEECH_EDGE_REACH_S = 12.0        # ... and around a speech-placed one
+# An audio map whose decode holds less than this share of the dub's windows in its runs
+# is not trusted alone: the dialogue is heard everywhere (a well-matched film holds 0.8+).
+MIN_AUDIO_COVERAGE = 0.6
 
 
 class _Timer:
@@ -58,6 +63,88 @@ class _Timer:
             yield
         finally:
             self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The request's choices, settled against the settings."""
+
+    mode: Mode
+    gap_fill: GapFill
+    write: bool                   # False: analyze only
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The probe stage: both files and the audio stream matched in each."""
+
+    orig: media.MediaInfo
+    dub: media.MediaInfo
+    orig_stream: media.StreamInfo
+    dub_stream: media.StreamInfo
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """The extract stage: 100 Hz onset envelopes (features.py) and per-band envelopes of
+    both tracks; the decoded mono 16 kHz signals only where the speech stage will want
+    them (speech mode); durations in seconds; the frame rates' speed hint."""
+
+    orig_env: np.ndarray
+    dub_env: np.ndarray
+    orig_bands: np.ndarray
+    dub_bands: np.ndarray
+    orig_audio: np.ndarray | None
+    dub_audio: np.ndarray | None
+    orig_dur: float
+    dub_dur: float
+    speed_hint: float | None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A map judged by how much of the dub it explains (evidence.py): the evidence, the
+    map with its confidence and reasons revised, whether the evidence accounts for the
+    dub (False: refuse, whatever the confidence)."""
+
+    evidence: evidence.Evidence
+    tmap: TimeMap
+    accounted: bool
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A candidate map: the alignment that found it and its judgement."""
+
+    alignment: Alignment
+    judgement: Judgement
+
+
+@dataclass(frozen=True)
+class SpeechPlan:
+    """Where the dialogue is needed after the audio stage.
+
+    `transcribe`: at all. `probe`: a sample of the dialogue is compared first (a long dub
+    whose audio matched nowhere; unrelated films are refused before two full
+    transcriptions). `orig_regions`/`dub_regions`: (start, end) seconds of each track to
+    transcribe, None for the whole tracks. `fits`: per candidate map fitted with the
+    speech anchors, whether the audio windows count too (False: speech alone).
+    """
+
+    transcribe: bool = False
+    probe: bool = False
+    orig_regions: tuple[tuple[float, float], ...] | None = None
+    dub_regions: tuple[tuple[float, float], ...] | None = None
+    fits: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The map after the picture and edge stages, with what they did (for the report)."""
+
+    tmap: TimeMap
+    picture: dict | None
+    edge_moves: list[dict]
 
 
 def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
@@ -96,43 +183,323 @@ def speech_regions(alignment: Alignment, orig_dur: float, dub_dur: float
     return (o_reg, d_reg) if d_reg else None
 
 
-def _speech_probe(orig, o_stream, dub, d_stream, orig_dur: float, dub_dur: float,
-                  hint: float | None, settings: EngineSettings,
-                  alignment: Alignment | None, timer: "_Timer") -> None:
+def audio_is_weak(audio: Fit | None, min_confidence: float) -> bool:
+    """True when the audio map alone cannot be trusted: there is none, its evidence does
+    not account for the dub, its confidence is below `min_confidence`, or its decode
+    holds too little of the dub's windows."""
+    return audio is None or not audio.judgement.accounted \
+        or audio.judgement.tmap.confidence < min_confidence \
+        or audio.alignment.diagnostics.coverage < MIN_AUDIO_COVERAGE
+
+
+def plan_speech(mode: Mode, audio: Fit | None, settings: EngineSettings,
+                orig_dur: float, dub_dur: float) -> SpeechPlan:
+    """Where speech is needed, from the audio stage's map (`audio`, None when the audio
+    was not matched) and the mode. Pure.
+
+    Speech mode: the whole tracks, one speech-only fit. Audio mode: nowhere. Auto: the
+    whole tracks when the audio is weak (`audio_is_weak`; a dub of
+    `settings.speech_probe_after_s` or longer is probed first), fitted by speech alone
+    and by speech + audio; else only the stretches the audio left undetermined (holes
+    at an edit or at either end: `speech_regions`), so a film with a shared bed pays for
+    no transcription at all."""
+    if mode == "audio":
+        return SpeechPlan()
+    if mode == "speech":
+        return SpeechPlan(transcribe=True, fits=(False,))
+    if audio_is_weak(audio, settings.min_confidence):
+        return SpeechPlan(transcribe=True, probe=dub_dur >= settings.speech_probe_after_s,
+                          fits=(False, True))
+    assert audio is not None
+    regions = speech_regions(audio.alignment, orig_dur, dub_dur)
+    if regions is None:
+        return SpeechPlan()
+    return SpeechPlan(transcribe=True, orig_regions=tuple(regions[0]),
+                      dub_regions=tuple(regions[1]), fits=(True,))
+
+
+def _judge(alignment: Alignment, speech_res: SpeechResult | None,
+           tmap: TimeMap | None = None) -> Judgement:
+    """The alignment's map (or `tmap`, the same map with refined edges) judged by how much
+    of the dub it explains (evidence.py)."""
+    tmap = tmap if tmap is not None else alignment.tmap
+    ev = evidence.gather(tmap, windows_active=alignment.windows_active,
+                         windows_matched=alignment.windows_matched,
+                         dub_lines=speech_res.dub_lines if speech_res else (),
+                         pairs=tuple(speech_res.pairs) if speech_res else (),
+                         anchors=tuple(alignment.anchors))
+    judged, ok = evidence.judge(tmap, ev, speech_heard=speech_res is not None)
+    return Judgement(ev, judged, ok)
+
+
+def analyze(req: SyncRequest, settings: EngineSettings,
+            progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> SyncResult:
+    """Find the time map without writing media (report only)."""
+    return _run(req, settings, progress, cancel, write=False)
+
+
+def run_sync(req: SyncRequest, settings: EngineSettings,
+             progress: Callable[[Progress], None] | None = None,
+             cancel: threading.Event | None = None) -> SyncResult:
+    """Align the dub to the original and write the MKV to `req.output`.
+
+    Raises InputError (bad files), AlignmentError (refused: not the same film, with the
+    reasons; nothing is written), MediaError, ModelError, Cancelled.
+    """
+    if req.output is None:
+        raise InputError("no output path given")
+    return _run(req, settings, progress, cancel, write=True)
+
+
+def _run(req: SyncRequest, settings: EngineSettings,
+         progress: Callable[[Progress], None] | None, cancel: threading.Event | None,
+         write: bool) -> SyncResult:
+    opts = _options(req, settings, write)
+    rep = Reporter(progress, cancel, skip=() if write else ("render", "mux"))
+    timer = _Timer()
+    src = _probe(req, write, rep, timer)
+    ext = _extract(src, opts.mode, rep, timer)
+    audio = _audio_anchors(ext, opts.mode, rep, timer)
+    plan = plan_speech(opts.mode, audio, settings, ext.orig_dur, ext.dub_dur)
+    speech_res = _speech_anchors(src, ext, audio, plan, opts, settings, req, rep, timer)
+    fitted = _fit(ext, audio, speech_res, plan, rep, timer)
+    ext = replace(ext, orig_audio=None, dub_audio=None)     # 230 MB per hour and track
+    tmap, picture = _picture(fitted.alignment, src, rep, timer)
+    tmap, edge_moves = _edges(tmap, fitted, src, settings, rep, timer)
+    # The final map judged: its edges as placed now, its confidence and reasons revised by
+    # how much of the dub it explains.
+    final = _judge(fitted.alignment, speech_res, tmap)
+    langs = _languages(req, src, speech_res, opts, ext.dub_dur, settings, rep, timer)
+    report = _report(src, ext, opts, final, fitted.alignment, speech_res,
+                     Placed(final.tmap, picture, edge_moves), langs, timer)
+    _refuse_unless_accepted(final, report, speech_res is not None, settings, req.report_path)
+    if write:
+        render = _render_mux(req, src, final.tmap, opts, langs, settings, rep, timer)
+        report = replace(report, output=str(Path(req.output)), render=render)
+    rep.update("report", 1.0, "done")
+    report = replace(report, timings=timer.times)
+    write_report(req.report_path, report)
+    return SyncResult(output=Path(req.output) if write else None,
+                      confidence=final.tmap.confidence, speed=final.tmap.speed, report=report)
+
+
+def _options(req: SyncRequest, settings: EngineSettings, write: bool) -> RunOptions:
+    """The mode and gap fill (the request's, else the settings'), checked; where the
+    results go is checked first: a folder that cannot be written fails now, not after the
+    analysis."""
+    mode = (req.mode or settings.sync_mode or "auto").lower()
+    gap_fill = (req.gap_fill or settings.gap_fill or "silence").lower()
+    if mode not in MODES:
+        raise InputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if gap_fill not in GAP_FILLS:
+        raise InputError(f"gap fill {gap_fill!r} is not one of {', '.join(GAP_FILLS)}")
+    for path, what in ((req.output if write else None, "output"), (req.report_path, "report")):
+        if path is not None:
+            media.check_writable_folder(Path(path), what)
+    return RunOptions(mode, gap_fill, write)  # type: ignore[arg-type]
+
+
+def _probe(req: SyncRequest, write: bool, rep: Reporter, timer: _Timer) -> Sources:
+    """Both files probed and their audio streams chosen; a sync needs the original's
+    video."""
+    with timer.stage("probe"):
+        rep.update("probe", 0.0, "reading the files")
+        orig = media.probe(Path(req.original), "original")
+        dub = media.probe(Path(req.dub), "dubbed")
+        o_stream = orig.audio_stream(req.orig_audio_track, "original")
+        d_stream = dub.audio_stream(req.dub_audio_track, "dubbed")
+        if write and orig.video is None:
+            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
+                             "original release must be the film (video + audio)")
+        rep.update("probe", 1.0)
+    return Sources(orig, dub, o_stream, d_stream)
+
+
+def _extract(src: Sources, mode: Mode, rep: Reporter, timer: _Timer) -> Extracted:
+    """Both soundtracks decoded at once (a long one in two halves: envelope.py; ffmpeg
+    runs in its own processes, numpy releases the GIL) into their envelopes. Only the
+    speech mode keeps the decoded signal (230 MB per hour and track); auto decodes again
+    in the rare case the audio evidence is too weak."""
+    keep_audio = mode == "speech"
+    fractions = {"o": 0.0, "d": 0.0}
+    lock = threading.Lock()
+
+    def progress_of(key: str) -> Callable[[float], None]:
+        def report(x: float) -> None:
+            with lock:
+                fractions[key] = x
+            rep.update("extract", (fractions["o"] + fractions["d"]) / 2,
+                       "decoding both soundtracks")
+        return report
+
+    with timer.stage("extract"), ThreadPoolExecutor(2) as pool:
+        # The original is matched on its bed (centre dropped); Whisper needs the
+        # dialogue, so that signal is kept only when it is the full mix anyway.
+        keep_orig = keep_audio and (media.downmix_filter(src.orig_stream, True)
+                                    == media.downmix_filter(src.orig_stream, False))
+        fo = pool.submit(track_envelope, src.orig, src.orig_stream, bed_only=True,
+                         keep_audio=keep_orig, progress=progress_of("o"))
+        fd = pool.submit(track_envelope, src.dub, src.dub_stream, bed_only=False,
+                         keep_audio=keep_audio, progress=progress_of("d"))
+        o_env, d_env = fo.result(), fd.result()
+    return Extracted(o_env.env, d_env.env, o_env.bands, d_env.bands, o_env.audio, d_env.audio,
+                     src.orig.duration or len(o_env.env) / features.FRAME_RATE,
+                     src.dub.duration or len(d_env.env) / features.FRAME_RATE,
+                     _speed_hint(src.orig, src.dub))
+
+
+def _audio_anchors(ext: Extracted, mode: Mode, rep: Reporter, timer: _Timer) -> Fit | None:
+    """The map from the shared music and effects, judged (None in speech mode)."""
+    with timer.stage("audio_anchors"):
+        if mode not in {"auto", "audio"}:
+            rep.skip("audio_anchors")
+            return None
+        rep.update("audio_anchors", 0.1, "matching the music and effects")
+        alignment = align_envelopes(ext.orig_env, ext.dub_env, ext.orig_dur, ext.dub_dur,
+                                    speed_hint=ext.speed_hint, orig_bands=ext.orig_bands,
+                                    dub_bands=ext.dub_bands)
+        rep.update("audio_anchors", 1.0)
+    return Fit(alignment, _judge(alignment, None))
+
+
+def _speech_anchors(src: Sources, ext: Extracted, audio: Fit | None, plan: SpeechPlan,
+                    opts: RunOptions, settings: EngineSettings, req: SyncRequest,
+                    rep: Reporter, timer: _Timer) -> SpeechResult | None:
+    """Phrase pairs where `plan` says (None when it says nowhere); the probe first when it
+    asks for one (a refusal is written as the report and raised)."""
+    if not plan.transcribe:
+        rep.skip("speech_anchors")
+        return None
+    with timer.stage("speech_anchors"):
+        if plan.probe:
+            rep.update("speech_anchors", 0.0, "checking that the dialogue matches")
+            refusal = _speech_probe(src, ext, audio, opts, settings, timer)
+            if refusal is not None:
+                write_report(req.report_path, refusal.report)
+                raise refusal
+        rep.update("speech_anchors", 0.0, "transcribing both tracks" if plan.dub_regions
+                   is None else "transcribing where the music does not match")
+        orig_audio = ext.orig_audio if ext.orig_audio is not None else media.read_audio(
+            src.orig.path, src.orig_stream, expected_seconds=ext.orig_dur)
+        dub_audio = ext.dub_audio if ext.dub_audio is not None else media.read_audio(
+            src.dub.path, src.dub_stream, expected_seconds=ext.dub_dur)
+        return speech_anchors(
+            orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
+            progress=rep.stage_callback("speech_anchors", "transcribing"),
+            orig_regions=list(plan.orig_regions) if plan.orig_regions else None,
+            dub_regions=list(plan.dub_regions) if plan.dub_regions else None)
+
+
+def _speech_probe(src: Sources, ext: Extracted, audio: Fit | None, opts: RunOptions,
+                  settings: EngineSettings, timer: _Timer) -> AlignmentError | None:
     """Before two full transcriptions of a long pair whose audio shares nothing: five
     minutes of the dub's middle against fifteen of the original's. Two releases of one
     film have translated lines there; unrelated films do not, and are refused now,
-    not after an hour of transcription."""
+    not after an hour of transcription. Returns the refusal (with its report), or None
+    when the dialogue matches."""
+    dub_dur = ext.dub_dur
     mid = dub_dur / 2
     d0, d1 = max(0.0, mid - PROBE_DUB_S / 2), min(dub_dur, mid + PROBE_DUB_S / 2)
-    om = mid * (hint or 1.0)
+    om = mid * (ext.speed_hint or 1.0)
     # The window stays inside the original, however much longer the dub is.
-    o1 = min(orig_dur, max(om + PROBE_ORIG_S / 2, PROBE_ORIG_S))
+    o1 = min(ext.orig_dur, max(om + PROBE_ORIG_S / 2, PROBE_ORIG_S))
     o0 = max(0.0, min(om - PROBE_ORIG_S / 2, o1 - PROBE_ORIG_S))
-    o_audio = media.read_snippet(orig.path, o_stream, o0, o1 - o0)
-    d_audio = media.read_snippet(dub.path, d_stream, d0, d1 - d0)
+    o_audio = media.read_snippet(src.orig.path, src.orig_stream, o0, o1 - o0)
+    d_audio = media.read_snippet(src.dub.path, src.dub_stream, d0, d1 - d0)
     res = speech_anchors(o_audio, d_audio, media.ANALYSIS_RATE, settings)
     strong = [p for p in res.pairs if p.similarity >= PROBE_MIN_SIM]
     timer.times["speech_probe_pairs"] = len(strong)
     if len(strong) >= PROBE_MIN_PAIRS:
-        return
+        return None
     reasons = ["the music and effects match nowhere",
                f"the dialogue does not match either ({len(strong)} lines paired by meaning "
                f"in {PROBE_DUB_S / 60:.0f} minutes of the dub's middle)"]
-    report = {"original": str(orig.path), "dub": str(dub.path), "confidence": 0.0,
-              "reasons": reasons, "speech_probe": {
-                  "dub_region": [round(d0, 1), round(d1, 1)],
-                  "orig_region": [round(o0, 1), round(o1, 1)],
-                  "pairs": [asdict(p) for p in res.pairs], **res.timings},
-              "diagnostics": alignment.diagnostics.to_dict() if alignment else {},
-              "timings": timer.times}
-    raise AlignmentError("These files do not seem to be the same film: " + "; ".join(reasons)
-                         + ". Check that both files are releases of the same film.",
-                         reasons=reasons, report=report)
+    report = SyncReport(
+        original=str(src.orig.path), dub=str(src.dub.path), mode=opts.mode,
+        gap_fill=opts.gap_fill, speed_hint=ext.speed_hint, confidence=0.0, reasons=reasons,
+        diagnostics=audio.alignment.diagnostics.to_dict() if audio else {},
+        timings=timer.times, speech_probe={
+            "dub_region": [round(d0, 1), round(d1, 1)],
+            "orig_region": [round(o0, 1), round(o1, 1)],
+            "pairs": res.pairs, **res.timings})
+    return AlignmentError("These files do not seem to be the same film: " + "; ".join(reasons)
+                          + ". Check that both files are releases of the same film.",
+                          reasons=reasons, report=report)
 
 
-def _detect_language(dub, d_stream, dub_dur: float, settings: EngineSettings,
-                     seconds: float = LANGUAGE_PROBE_S) -> str:
+def _fit(ext: Extracted, audio: Fit | None, speech_res: SpeechResult | None,
+         plan: SpeechPlan, rep: Reporter, timer: _Timer) -> Fit:
+    """The map: the audio's alone when no speech was heard; else the best of the audio
+    map and the candidates `plan.fits` asks for (speech alone, speech + audio reusing the
+    audio scan). A map whose evidence accounts for the dub beats one whose does not;
+    then the more confident wins, the later on a tie."""
+    if speech_res is None:
+        rep.update("fit", 1.0)
+        assert audio is not None
+        return audio
+    with timer.stage("fit"):
+        rep.update("fit", 0.0, "fitting the time map")
+        best = Fit(audio.alignment, _judge(audio.alignment, speech_res)) if audio else None
+        scan = audio.alignment.scan if audio else None
+        for use_audio in plan.fits:
+            cand = align_envelopes(ext.orig_env, ext.dub_env, ext.orig_dur, ext.dub_dur,
+                                   speed_hint=ext.speed_hint, speech=speech_res.anchors,
+                                   use_audio=use_audio, orig_bands=ext.orig_bands,
+                                   dub_bands=ext.dub_bands, scan=scan if use_audio else None)
+            judged = _judge(cand, speech_res)
+            if best is None or (judged.accounted, judged.tmap.confidence) >= (
+                    best.judgement.accounted, best.judgement.tmap.confidence):
+                best = Fit(cand, judged)
+        rep.update("fit", 1.0)
+    assert best is not None
+    return best
+
+
+def _picture(alignment: Alignment, src: Sources, rep: Reporter, timer: _Timer
+             ) -> tuple[TimeMap, dict | None]:
+    """Speech-placed offsets pinned by the picture when both files have video: (the map,
+    the picture stage's figures, None when it did not run)."""
+    if not (alignment.speech_placed and src.orig.video and src.dub.video):
+        return alignment.tmap, None
+    with timer.stage("picture"):
+        rep.update("fit", 0.85, "matching the pictures")
+        return refine_picture(alignment.tmap, src.orig, src.dub)
+
+
+def _bed_snippet(path: Path, stream: media.StreamInfo, start: float,
+                 duration: float) -> np.ndarray:
+    """edges.Loader over a file's bed: mono 16 kHz from `start` for `duration` s."""
+    return media.read_snippet(path, stream, start, duration, bed_only=True)
+
+
+def _edges(tmap: TimeMap, fitted: Fit, src: Sources, settings: EngineSettings,
+           rep: Reporter, timer: _Timer) -> tuple[TimeMap, list[dict]]:
+    """Every edit edge of a trusted map re-placed on the waveforms (edges.py): (the map,
+    the moves)."""
+    judged = fitted.judgement
+    if len(tmap.segments) <= 1 or not judged.accounted \
+            or judged.tmap.confidence < settings.min_confidence:
+        return tmap, []
+    alignment = fitted.alignment
+    with timer.stage("edges"):
+        rep.update("fit", 0.9, "placing the edits on the waveforms")
+        # Speech-placed maps are off by up to a few hundred ms (search that far), and
+        # their edges by up to a line or two (one mismatched pair moves an edge to
+        # the next line): the search reaches further than around audio-placed ones.
+        resid = alignment.diagnostics.residual_ms / 1000.0
+        return refine_edges(
+            tmap, partial(_bed_snippet, src.orig.path, src.orig_stream),
+            partial(_bed_snippet, src.dub.path, src.dub_stream),
+            # Speech anchors are instants; an audio anchor stands for a 12 s window
+            # that may straddle the edit, so only the former bound an edge.
+            anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors if a.source == "speech"],
+            reach=SPEECH_EDGE_REACH_S if alignment.speech_placed else EDGE_REACH_S,
+            widen=alignment.speech_placed, max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
+
+
+def _detect_language(dub: media.MediaInfo, d_stream: media.StreamInfo, dub_dur: float,
+                     settings: EngineSettings, seconds: float = LANGUAGE_PROBE_S) -> str:
     """ISO 639-2 tag of the dub from Whisper on a stretch a third into the film (past
     logos and credits), or "und" when no speech is found or no model is there (the sync
     itself needs no model: a missing one only leaves the track untagged)."""
@@ -157,6 +524,23 @@ def _language_tag(req: SyncRequest, stream: media.StreamInfo,
     return iso639_2(detected)
 
 
+def _languages(req: SyncRequest, src: Sources, speech_res: SpeechResult | None,
+               opts: RunOptions, dub_dur: float, settings: EngineSettings, rep: Reporter,
+               timer: _Timer) -> Languages:
+    """Both tracks' ISO 639-2 tags. A dub with no tag anywhere (AVI, a stripped MKV) and
+    no transcription so far is named by Whisper from a minute of it (~2 s on a CPU)
+    before a file is written in auto mode."""
+    dub_tag = _language_tag(req, src.dub_stream,
+                            speech_res.dub_language if speech_res else None)
+    if dub_tag == "und" and opts.mode == "auto" and opts.write:
+        with timer.stage("language"):
+            rep.update("fit", 0.95, "detecting the dub's language")
+            dub_tag = _detect_language(src.dub, src.dub_stream, dub_dur, settings)
+    orig_tag = src.orig_stream.language or iso639_2(
+        speech_res.orig_language if speech_res else None)
+    return Languages(original=orig_tag, dub=dub_tag)
+
+
 def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
     if len(anchors) <= n:
         return anchors
@@ -164,288 +548,100 @@ def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
     return [anchors[i] for i in idx]
 
 
-def _judge(alignment: Alignment, speech_res: SpeechResult | None,
-           tmap=None) -> tuple[EV.Evidence, TimeMap, bool]:
-    """The alignment's map (or `tmap`, the same map with refined edges) judged by how much
-    of the dub it explains (evidence.py): (evidence, map with revised confidence and
-    reasons, whether the evidence accounts for the dub)."""
-    tmap = tmap if tmap is not None else alignment.tmap
-    ev = EV.gather(tmap, windows_active=alignment.windows_active,
-                   windows_matched=alignment.windows_matched,
-                   dub_lines=speech_res.dub_lines if speech_res else (),
-                   pairs=tuple(speech_res.pairs) if speech_res else (),
-                   anchors=tuple(alignment.anchors))
-    judged, ok = EV.judge(tmap, ev, speech_heard=speech_res is not None)
-    return ev, judged, ok
+def _report(src: Sources, ext: Extracted, opts: RunOptions, final: Judgement,
+            alignment: Alignment, speech_res: SpeechResult | None, placed: Placed,
+            langs: Languages, timer: _Timer) -> SyncReport:
+    """The report of the final map (accepted or not; nothing written yet)."""
+    tmap = placed.tmap
+    map_dict = tmap.to_dict()
+    return SyncReport(
+        original=str(src.orig.path), dub=str(src.dub.path), mode=opts.mode,
+        gap_fill=opts.gap_fill, speed=tmap.speed, speed_hint=ext.speed_hint,
+        confidence=tmap.confidence, reasons=list(tmap.reasons), map=map_dict,
+        segments=map_dict["segments"], cuts=[list(c) for c in tmap.cuts],
+        inserts=[list(i) for i in tmap.inserts],
+        anchors=_thin(alignment.anchors, MAX_REPORT_ANCHORS),
+        anchor_count=len(alignment.anchors), languages=langs,
+        phrase_pairs=list(speech_res.pairs) if speech_res else [],
+        speech=dict(speech_res.timings) if speech_res else None,
+        evidence=final.evidence.to_dict(),
+        diagnostics=replace(alignment.diagnostics, picture=placed.picture,
+                            edges=placed.edge_moves).to_dict(),
+        streams=ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
+                              src.dub_stream.codec, src.dub_stream.channels),
+        timings=timer.times)
 
 
-def analyze(req: SyncRequest, settings: EngineSettings,
-            progress: Callable[[Progress], None] | None = None,
-            cancel: threading.Event | None = None) -> SyncResult:
-    """Find the time map without writing media (report only)."""
-    return _run(req, settings, progress, cancel, write=False)
+def _refuse_unless_accepted(final: Judgement, report: SyncReport, speech_heard: bool,
+                            settings: EngineSettings, report_path: Path | None) -> None:
+    """Raise AlignmentError (the report written first) unless the evidence accounts for
+    the dub and the map is confident enough."""
+    tmap = final.tmap
+    if final.accounted and tmap.confidence >= settings.min_confidence and tmap.segments:
+        return
+    reasons = list(tmap.reasons) or ["the evidence is too weak"]
+    write_report(report_path, report)
+    raise AlignmentError(
+        "These files do not seem to be the same film (confidence "
+        f"{tmap.confidence:.2f} < {settings.min_confidence:.2f}): " + "; ".join(reasons)
+        + (". The dialogue was compared too and does not match either. Check that both "
+           "files are releases of the same film." if speech_heard else
+           ". Check that both files are releases of the same film, or try --mode "
+           "speech if the music differs."), reasons=reasons, report=report)
 
 
-def run_sync(req: SyncRequest, settings: EngineSettings,
-             progress: Callable[[Progress], None] | None = None,
-             cancel: threading.Event | None = None) -> SyncResult:
-    """Align the dub to the original and write the MKV to `req.output`.
-
-    Raises InputError (bad files), AlignmentError (refused: not the same film, with the
-    reasons; nothing is written), MediaError, ModelError, Cancelled.
-    """
-    if req.output is None:
-        raise InputError("no output path given")
-    return _run(req, settings, progress, cancel, write=True)
-
-
-def _run(req: SyncRequest, settings: EngineSettings, progress, cancel, write: bool
-         ) -> SyncResult:
-    mode = (req.mode or settings.sync_mode or "auto").lower()
-    gap_fill = (req.gap_fill or settings.gap_fill or "silence").lower()
-    if mode not in {"auto", "audio", "speech"}:
-        raise InputError(f"mode {mode!r} is not one of auto, audio, speech")
-    if gap_fill not in {"silence", "original"}:
-        raise InputError(f"gap fill {gap_fill!r} is not one of silence, original")
-    # Where the results go is checked first: a folder that cannot be written fails now,
-    # not after the analysis.
-    for path, what in ((req.output if write else None, "output"), (req.report_path, "report")):
-        if path is not None:
-            media.check_writable_folder(Path(path), what)
-    rep = Reporter(progress, cancel, skip=() if write else ("render", "mux"))
-    timer = _Timer()
-
-    with timer.stage("probe"):
-        rep.update("probe", 0.0, "reading the files")
-        orig = media.probe(Path(req.original), "original")
-        dub = media.probe(Path(req.dub), "dubbed")
-        o_stream = orig.audio_stream(req.orig_audio_track, "original")
-        d_stream = dub.audio_stream(req.dub_audio_track, "dubbed")
-        if write and orig.video is None:
-            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
-                             "original release must be the film (video + audio)")
-        rep.update("probe", 1.0)
-
-    # Only the speech mode keeps the decoded signal (230 MB per hour and track); auto
-    # decodes again in the rare case the audio evidence is too weak.
-    need_audio_kept = mode == "speech"
-    with timer.stage("extract"):
-        fr = {"o": 0.0, "d": 0.0}
-        lock = threading.Lock()
-
-        def prog(key):
-            def f(x):
-                with lock:
-                    fr[key] = x
-                rep.update("extract", (fr["o"] + fr["d"]) / 2, "decoding both soundtracks")
-            return f
-        # Both decodes at once (a long one in two halves: envelope.py): ffmpeg runs in
-        # its own processes, numpy releases the GIL.
-        with ThreadPoolExecutor(2) as ex:
-            # The original is matched on its bed (centre dropped); Whisper needs the
-            # dialogue, so that signal is kept only when it is the full mix anyway.
-            keep_orig = need_audio_kept and (media.downmix_filter(o_stream, True)
-                                             == media.downmix_filter(o_stream, False))
-            fo = ex.submit(track_envelope, orig, o_stream, bed_only=True,
-                           keep_audio=keep_orig, progress=prog("o"))
-            fd = ex.submit(track_envelope, dub, d_stream, bed_only=False,
-                           keep_audio=need_audio_kept, progress=prog("d"))
-            o_env, d_env = fo.result(), fd.result()
-    orig_env, orig_bands, orig_audio = o_env.env, o_env.bands, o_env.audio
-    dub_env, dub_bands, dub_audio = d_env.env, d_env.bands, d_env.audio
-    del o_env, d_env
-    orig_dur = orig.duration or len(orig_env) / F.FRAME_RATE
-    dub_dur = dub.duration or len(dub_env) / F.FRAME_RATE
-    hint = _speed_hint(orig, dub)
-
-    speech_res: SpeechResult | None = None
-    alignment: Alignment | None = None
-    with timer.stage("audio_anchors"):
-        if mode in {"auto", "audio"}:
-            rep.update("audio_anchors", 0.1, "matching the music and effects")
-            alignment = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
-                                        orig_bands=orig_bands, dub_bands=dub_bands)
-            rep.update("audio_anchors", 1.0)
+def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
+                langs: Languages, settings: EngineSettings, rep: Reporter,
+                timer: _Timer) -> RenderInfo:
+    """The dub re-timed onto the original's timeline and muxed into `req.output`."""
+    from app.services.mux import mux
+    from app.services.render import plan_render, run_plan
+    out = Path(req.output)  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work_root = settings.work_dir or out.parent
+    Path(work_root).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
+    title = req.title or f"{language_name(langs.dub)} (SyncDub)"
+    orig = src.orig
+    try:
+        plan = plan_render(src.dub, src.dub_stream, tmap, work, gap_fill=opts.gap_fill,
+                           original=orig, orig_stream=src.orig_stream)
+        track = plan.track
+        if plan.streamable:
+            # Re-encoded: the filter graph, the encoder and the mux run at once, piped
+            # (the mux reads the track as it is encoded): one stage, "render_mux".
+            with timer.stage("render_mux"):
+                msg = "re-timing the dubbed audio and writing the MKV"
+                rep.update("render", 0.0, msg)
+                mux(orig, track, out, language=langs.dub, title=title,
+                    source=plan.stages(to_pipe=True),
+                    progress=rep.stage_callback("render", msg))
+                rep.update("mux", 1.0, msg)
         else:
-            rep.skip("audio_anchors")
-    judged = _judge(alignment, None) if alignment is not None else None
-    weak = judged is None or not judged[2] \
-        or judged[1].confidence < settings.min_confidence \
-        or alignment.diagnostics.coverage < 0.6
-    # Where speech is needed: everything in speech mode or when the audio is weak; in
-    # auto otherwise only the stretches the audio left undetermined (holes at an edit or
-    # at either end), so a film with a shared bed pays for no transcription at all.
-    regions: tuple[list, list] | None = None
-    if mode == "auto" and not weak and alignment is not None:
-        regions = speech_regions(alignment, orig_dur, dub_dur)
-    if mode == "speech" or (mode == "auto" and (weak or regions)):
-        with timer.stage("speech_anchors"):
-            if mode == "auto" and weak and dub_dur >= settings.speech_probe_after_s:
-                rep.update("speech_anchors", 0.0, "checking that the dialogue matches")
-                try:
-                    _speech_probe(orig, o_stream, dub, d_stream, orig_dur, dub_dur, hint,
-                                  settings, alignment, timer)
-                except AlignmentError as e:
-                    _write_report(req.report_path, e.report)
-                    raise
-            rep.update("speech_anchors", 0.0, "transcribing both tracks" if regions is None
-                       else "transcribing where the music does not match")
-            if orig_audio is None:
-                orig_audio = media.read_audio(orig.path, o_stream, expected_seconds=orig_dur)
-            if dub_audio is None:
-                dub_audio = media.read_audio(dub.path, d_stream, expected_seconds=dub_dur)
-            speech_res = speech_anchors(orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
-                                        progress=rep.stage_callback("speech_anchors",
-                                                                    "transcribing"),
-                                        orig_regions=regions[0] if regions else None,
-                                        dub_regions=regions[1] if regions else None)
-        with timer.stage("fit"):
-            rep.update("fit", 0.0, "fitting the time map")
-            # Speech alone (the beds differ), and in auto also speech + audio together
-            # (reusing the audio scan). A map whose evidence accounts for the dub beats
-            # one whose does not; then the more confident wins, the later on a tie.
-            scan = alignment.scan if alignment is not None else None
-            if alignment is not None:
-                judged = _judge(alignment, speech_res)
-            for use_audio in ([True] if regions else [False, True] if mode == "auto"
-                              else [False]):
-                cand = align_envelopes(orig_env, dub_env, orig_dur, dub_dur, speed_hint=hint,
-                                       speech=speech_res.anchors, use_audio=use_audio,
-                                       orig_bands=orig_bands, dub_bands=dub_bands,
-                                       scan=scan if use_audio else None)
-                cj = _judge(cand, speech_res)
-                if judged is None or (cj[2], cj[1].confidence) >= (judged[2],
-                                                                    judged[1].confidence):
-                    alignment, judged = cand, cj
-            rep.update("fit", 1.0)
-    else:
-        rep.skip("speech_anchors")
-        rep.update("fit", 1.0)
-    del orig_audio, dub_audio
-    assert alignment is not None and judged is not None
-    tmap = alignment.tmap
-    speech_placed = not alignment.scan or not alignment.scan.windows
-    if speech_placed and orig.video and dub.video:
-        with timer.stage("picture"):      # speech-placed offsets pinned by the picture
-            rep.update("fit", 0.85, "matching the pictures")
-            tmap, picture = refine_picture(tmap, orig, dub)
-            alignment.diagnostics = replace(alignment.diagnostics, picture=picture)
-    edge_moves: list[dict] = []
-    if len(tmap.segments) > 1 and judged[2] and judged[1].confidence >= settings.min_confidence:
-        with timer.stage("edges"):
-            rep.update("fit", 0.9, "placing the edits on the waveforms")
-            # Speech-placed maps are off by up to a few hundred ms (search that far), and
-            # their edges by up to a line or two (one mismatched pair moves an edge to
-            # the next line): the search reaches further than around audio-placed ones.
-            resid = alignment.diagnostics.residual_ms / 1000.0
-            tmap, edge_moves = refine_edges(
-                tmap,
-                lambda s, d: media.read_snippet(orig.path, o_stream, s, d, bed_only=True),
-                lambda s, d: media.read_snippet(dub.path, d_stream, s, d, bed_only=True),
-                # Speech anchors are instants; an audio anchor stands for a 12 s window
-                # that may straddle the edit, so only the former bound an edge.
-                anchors=[(a.dub_t, a.orig_t) for a in alignment.anchors
-                         if a.source == "speech"],
-                reach=SPEECH_EDGE_REACH_S if speech_placed else EDGE_REACH_S,
-                widen=speech_placed,
-                max_lag_s=min(0.5, max(0.01, 3.0 * resid)))
-    # The final map judged: its edges as placed now, its confidence and reasons revised by
-    # how much of the dub it explains.
-    evidence, tmap, accounted = _judge(alignment, speech_res, tmap)
-
-    dub_tag = _language_tag(req, d_stream, speech_res.dub_language if speech_res else None)
-    if dub_tag == "und" and mode == "auto" and write:
-        # No tag anywhere (AVI, a stripped MKV) and no transcription so far: a minute
-        # of the dub is enough for Whisper to name its language (~2 s on a CPU).
-        with timer.stage("language"):
-            rep.update("fit", 0.95, "detecting the dub's language")
-            dub_tag = _detect_language(dub, d_stream, dub_dur, settings)
-    orig_tag = o_stream.language or iso639_2(speech_res.orig_language if speech_res else None)
-    title = req.title or f"{language_name(dub_tag)} (SyncDub)"
-    report = {
-        "version": 1,
-        "original": str(orig.path), "dub": str(dub.path),
-        "mode": mode, "gap_fill": gap_fill,
-        "speed": tmap.speed, "speed_hint": hint,
-        "confidence": tmap.confidence, "reasons": list(tmap.reasons),
-        "map": tmap.to_dict(),
-        "segments": tmap.to_dict()["segments"],
-        "cuts": [list(c) for c in tmap.cuts], "inserts": [list(i) for i in tmap.inserts],
-        "anchors": [asdict(a) for a in _thin(alignment.anchors, MAX_REPORT_ANCHORS)],
-        "anchor_count": len(alignment.anchors),
-        "languages": {"original": orig_tag, "dub": dub_tag},
-        "phrase_pairs": [asdict(p) for p in speech_res.pairs] if speech_res else [],
-        "speech": dict(speech_res.timings) if speech_res else None,
-        "evidence": evidence.to_dict(),
-        "diagnostics": replace(alignment.diagnostics, edges=edge_moves).to_dict(),
-        "streams": {"original_audio": o_stream.kind_index, "dub_audio": d_stream.kind_index,
-                    "dub_codec": d_stream.codec, "dub_channels": d_stream.channels},
-        "output": None,
-        "timings": timer.times,
-    }
-
-    if not accounted or tmap.confidence < settings.min_confidence or not tmap.segments:
-        reasons = list(tmap.reasons) or ["the evidence is too weak"]
-        _write_report(req.report_path, report)
-        raise AlignmentError(
-            "These files do not seem to be the same film (confidence "
-            f"{tmap.confidence:.2f} < {settings.min_confidence:.2f}): " + "; ".join(reasons)
-            + (". The dialogue was compared too and does not match either. Check that both "
-               "files are releases of the same film." if speech_res is not None else
-               ". Check that both files are releases of the same film, or try --mode "
-               "speech if the music differs."), reasons=reasons, report=report)
-
-    if write:
-        from app.services.mux import mux
-        from app.services.render import plan_render, run_plan
-        out = Path(req.output)  # type: ignore[arg-type]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work_root = settings.work_dir or out.parent
-        Path(work_root).mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
-        try:
-            plan = plan_render(dub, d_stream, tmap, work, gap_fill=gap_fill,
-                               original=orig, orig_stream=o_stream)
-            track = plan.track
-            if plan.streamable:
-                # Re-encoded: the filter graph, the encoder and the mux run at once, piped
-                # (the mux reads the track as it is encoded): one stage, "render_mux".
-                with timer.stage("render_mux"):
-                    msg = "re-timing the dubbed audio and writing the MKV"
+            if plan.producer is not None:       # FLAC: the whole file first
+                with timer.stage("render"):
+                    msg = "re-timing the dubbed audio"
                     rep.update("render", 0.0, msg)
-                    mux(orig, track, out, language=dub_tag, title=title,
-                        source=plan.stages(to_pipe=True),
-                        progress=rep.stage_callback("render", msg))
-                    rep.update("mux", 1.0, msg)
+                    track = run_plan(plan, tmap.orig_duration,
+                                     rep.stage_callback("render", msg))
             else:
-                if plan.producer is not None:       # FLAC: the whole file first
-                    with timer.stage("render"):
-                        msg = "re-timing the dubbed audio"
-                        rep.update("render", 0.0, msg)
-                        track = run_plan(plan, tmap.orig_duration,
-                                         rep.stage_callback("render", msg))
-                else:
-                    rep.update("render", 1.0, "the dub's own packets are kept (no re-encode)")
-                with timer.stage("mux"):
-                    rep.update("mux", 0.0, "writing the MKV")
-                    mux(orig, track, out, language=dub_tag, title=title,
-                        progress=rep.stage_callback("mux", "writing the MKV"))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        report["output"] = str(out)
-        report["render"] = {"reencoded": track.reencoded, "codec": track.codec}
-    rep.update("report", 1.0, "done")
-    report["timings"] = timer.times
-    _write_report(req.report_path, report)
-    return SyncResult(output=Path(req.output) if write else None,
-                      confidence=tmap.confidence, speed=tmap.speed, report=report)
+                rep.update("render", 1.0, "the dub's own packets are kept (no re-encode)")
+            with timer.stage("mux"):
+                rep.update("mux", 0.0, "writing the MKV")
+                mux(orig, track, out, language=langs.dub, title=title,
+                    progress=rep.stage_callback("mux", "writing the MKV"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return RenderInfo(reencoded=track.reencoded, codec=track.codec)
 
 
-def _write_report(path: Path | None, report: dict) -> None:
+def write_report(path: Path | None, report: SyncReport) -> None:
+    """The one writer of a report file: its JSON (SyncReport.to_json) written beside the
+    target as `.NAME.part`, then renamed. Nothing when `path` is None."""
     if path is None:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(report, indent=2, default=str))
+    tmp.write_text(report.to_json())
     tmp.replace(path)

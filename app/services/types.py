@@ -6,7 +6,8 @@ faster than the original (a PAL transfer of a 23.976 fps film: 1.0427).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -74,9 +75,89 @@ class SyncRequest:
     title: str | None = None              # dub track title; default "<Language> (SyncDub)"
 
 
+REPORT_VERSION = 1   # the report's shape; raised when a key changes meaning or goes
+
+
+@dataclass(frozen=True)
+class Languages:
+    """ISO 639-2 tags ("und" where unknown; None where not looked for)."""
+
+    original: str | None = None
+    dub: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportStreams:
+    """The audio streams used: N-th audio stream of each file (0-based), the dub's codec
+    and channel count."""
+
+    original_audio: int
+    dub_audio: int
+    dub_codec: str
+    dub_channels: int
+
+
+@dataclass(frozen=True)
+class RenderInfo:
+    """How the dub track was written: re-encoded (re-timed) or its packets kept."""
+
+    reencoded: bool
+    codec: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncReport:
+    """What the engine found and did, for the user, the API and the CLI (`analyze --json`).
+
+    Times are seconds; `speed` is original seconds per dub second; an offset is
+    orig_t - speed * dub_t (positive: the dub plays later). A refused pair has a report
+    too (`confidence` below the bar, `reasons` say why); a pair refused by the speech
+    probe before any map was fitted has no map: `map`/`speed` None and `speech_probe`
+    set. `to_dict` is the JSON form (`dataclasses.asdict`); `render` and `speech_probe`
+    are left out when None (written files and probes only).
+    """
+
+    version: int = REPORT_VERSION
+    original: str
+    dub: str
+    mode: Mode | None = None
+    gap_fill: GapFill | None = None
+    speed: float | None = None
+    speed_hint: float | None = None          # from the frame rates (dub fps / original fps)
+    confidence: float = 0.0                  # 0..1
+    reasons: list[str] = field(default_factory=list)   # not to trust the map; empty: trust it
+    map: dict[str, Any] | None = None        # TimeMap.to_dict()
+    segments: list[dict[str, Any]] = field(default_factory=list)   # map["segments"]
+    cuts: list[list[float]] = field(default_factory=list)      # original [start, end)
+    inserts: list[list[float]] = field(default_factory=list)   # dub [start, end)
+    anchors: list[Anchor] = field(default_factory=list)        # thinned
+    anchor_count: int = 0
+    languages: Languages = field(default_factory=Languages)
+    phrase_pairs: list[PhrasePair] = field(default_factory=list)
+    speech: dict[str, float] | None = None   # the speech stage's timings (None: not heard)
+    evidence: dict[str, Any] | None = None   # evidence.Evidence.to_dict()
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # AlignmentDiagnostics.to_dict()
+    streams: ReportStreams | None = None
+    output: str | None = None                # the MKV written (None: analysis or refused)
+    timings: dict[str, float] = field(default_factory=dict)    # wall s per stage
+    render: RenderInfo | None = None
+    speech_probe: dict[str, Any] | None = None   # regions (s), pairs and timings
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, but `render` and `speech_probe` only when set."""
+        d = asdict(self)
+        for key in ("render", "speech_probe"):
+            if d[key] is None:
+                del d[key]
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=str)
+
+
 @dataclass
 class SyncResult:
     output: Path | None
     confidence: float
     speed: float
-    report: dict[str, Any]
+    report: SyncReport
