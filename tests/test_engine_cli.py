@@ -338,10 +338,11 @@ def test_output_must_be_mkv_and_not_overwritten(films, tmp_path, capsys):
 
 def test_print_map_skips_slivers_at_the_ends():
     from app.cli import _print_map
+    from app.services.types import SyncReport
     out = io.StringIO()
-    _print_map({"speed": 1.0, "confidence": 0.9, "segments": [], "reasons": [],
-                "cuts": [[27.0, 33.0], [600.004, 600.01]],
-                "inserts": [[0.0, 2.5], [574.99, 575.004]]}, out)
+    _print_map(SyncReport(original="o.mkv", dub="d.mkv", speed=1.0, confidence=0.9,
+                          cuts=[[27.0, 33.0], [600.004, 600.01]],
+                          inserts=[[0.0, 2.5], [574.99, 575.004]]), out)
     text = out.getvalue()
     assert "27.000-   33.000 s not in the dub" in text and "600.004" not in text
     assert "0.000-    2.500 s dropped" in text and "574.990" not in text
