@@ -81,6 +81,50 @@ SCHEMAS: dict[str, Any] = {
             "items": {"type": "integer", "nullable": True},
             "videos": {"type": "integer", "nullable": True}}}}}},
     "Object": {"type": "object"},
+    # The engine's report (app.services.types.SyncReport.to_dict): the keys every report
+    # has; `render` only once a file is written, `speech_probe` only when the speech probe
+    # refused the pair (its `map` is then null).
+    "SyncReport": {"type": "object", "required": ["confidence", "reasons"], "properties": {
+        "version": {"type": "integer"},
+        "original": {"type": "string"}, "dub": {"type": "string"},
+        "mode": {"type": "string", "nullable": True},
+        "gap_fill": {"type": "string", "nullable": True},
+        "speed": {"type": "number", "nullable": True,
+                  "description": "original seconds per dub second"},
+        "speed_hint": {"type": "number", "nullable": True,
+                       "description": "the frame rates' ratio (dub fps / original fps)"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "reasons": {"type": "array", "items": {"type": "string"},
+                    "description": "reasons not to trust the map; empty: trust it"},
+        "map": {"type": "object", "nullable": True},
+        "segments": {"type": "array", "items": {"type": "object", "properties": {
+            name: {"type": "number"} for name in (
+                "dub_start", "dub_end", "orig_start", "orig_end", "speed", "offset",
+                "confidence", "anchors")}},
+            "description": "seconds; offset = orig_start - speed * dub_start"},
+        "cuts": {"type": "array", "items": {"$ref": "#/components/schemas/Interval"},
+                 "description": "original time the dub lacks, [start, end) s"},
+        "inserts": {"type": "array", "items": {"$ref": "#/components/schemas/Interval"},
+                    "description": "dub time with no counterpart (dropped), [start, end) s"},
+        "anchors": {"type": "array", "items": {"type": "object", "properties": {
+            "dub_t": {"type": "number"}, "orig_t": {"type": "number"},
+            "score": {"type": "number"}, "source": {"type": "string"}}}},
+        "anchor_count": {"type": "integer"},
+        "languages": {"type": "object", "properties": {
+            "original": {"type": "string", "nullable": True},
+            "dub": {"type": "string", "nullable": True}}},
+        "phrase_pairs": {"type": "array", "items": {"type": "object"}},
+        "speech": {"type": "object", "nullable": True},
+        "evidence": {"type": "object", "nullable": True},
+        "diagnostics": {"type": "object"},
+        "streams": {"type": "object", "nullable": True},
+        "output": {"type": "string", "nullable": True},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"},
+                    "description": "wall seconds per stage"},
+        "render": {"type": "object", "properties": {"reencoded": {"type": "boolean"},
+                                                    "codec": {"type": "string"}}},
+        "speech_probe": {"type": "object"}}},
+    "Interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
 }
 
 
@@ -154,7 +198,7 @@ def openapi_document() -> dict[str, Any]:
             errors=("400", "401", "404"))},
         "/api/report/{task_id}": {"parameters": [TASK_ID], "get": _op(
             "The engine's report (map, anchors, confidence, timings)",
-            {"200": _json("Object")}, errors=("401", "404"))},
+            {"200": _json("SyncReport")}, errors=("401", "404"))},
         "/api/report/{task_id}/offset.svg": {"parameters": [TASK_ID], "get": _op(
             "Picture of the offset over time with anchors, cuts and inserts",
             {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
