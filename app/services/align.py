@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.services import anchors as A
-from app.services import features as F
-from app.services import fit
+from app.services import anchors, features, fit
 from app.services.timemap import Segment, TimeMap
 from app.services.types import Anchor
 
@@ -23,7 +21,8 @@ WIN_S = 12.0            # dense window length (s): long enough to be unique in a
 HOP_S = 4.0             # dense window hop (s): boundary search spans ~ a window
 MIN_COVERAGE = 0.30     # share of the dub's active windows that must match
 SPEECH_TOL = 0.45       # s: speech pairs scatter by actors' timing (~0.3 s), not by 10 ms
-SPEECH_Z_NULL = 1.5     # speech-only: weak pairs count when several agree (jumps cost, so strays do not)
+SPEECH_Z_NULL = 1.5     # speech-only: weak pairs count when several agree (jumps cost,
+#                         so strays do not)
 SPEECH_MIN_COVERAGE = 0.3  # speech-only: share of paired lines in the map's runs (0 credit)
 SPEECH_JUMP_PENALTY = 6.0  # speech-only: a new offset needs about one good pair's worth
 #                            (pairs come every 5-10 s and score 3-15, not 4-30 every 4 s)
@@ -38,7 +37,7 @@ class AudioScan:
     """The audio stage's speed and dense windows, reusable by a later fit."""
     speed: float
     speed_score: float
-    windows: tuple[A.WindowMatch, ...]
+    windows: tuple[anchors.WindowMatch, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +114,8 @@ class _Placement:
     speech_speed_se: float | None  # speech only: standard error of the free speed
 
 
-def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> list[fit.Slot]:
+def _slots(windows: list[anchors.WindowMatch], speech: list[Anchor],
+           speed: float) -> list[fit.Slot]:
     slots = [fit.Slot(w.dub_t, tuple(fit.Candidate(p.lag, p.z) for p in w.peaks))
              for w in windows]
     slots += [fit.Slot(a.dub_t, (fit.Candidate(a.orig_t - speed * a.dub_t, a.score),),
@@ -125,7 +125,7 @@ def _slots(windows: list[A.WindowMatch], speech: list[Anchor], speed: float) -> 
 
 
 def _coarse(env_f: np.ndarray) -> np.ndarray:
-    return F.normalize(F.decimate(env_f, A.COARSE), span=60)
+    return features.normalize(features.decimate(env_f, anchors.COARSE), span=60)
 
 
 def _runs_rows(slots: list[fit.Slot], runs: list[fit.Run]) -> list[list[float]]:
@@ -150,8 +150,8 @@ def align_envelopes(orig_env: np.ndarray, dub_env: np.ndarray, orig_duration: fl
     scanning again when the speed stays the same.
     """
     speech = list(speech or [])
-    o_f = F.normalize(orig_env)
-    d_f = F.normalize(dub_env)
+    o_f = features.normalize(orig_env)
+    d_f = features.normalize(dub_env)
     scan_score = None
     if speed is None:
         speed, scan_score = _search_speed(o_f, d_f, speech, use_audio, speed_hint, scan)
@@ -197,7 +197,7 @@ def _search_speed(o_f: np.ndarray, d_f: np.ndarray, speech: list[Anchor], use_au
     else:
         o_c, d_c = _coarse(o_f), _coarse(d_f)
         if use_audio and len(d_c) > 40 and len(o_c) > 40:
-            speed, found = A.find_speed(o_c, d_c, hint=speed_hint)
+            speed, found = anchors.find_speed(o_c, d_c, hint=speed_hint)
             score = round(found, 2)
         else:
             speed = 1.0
@@ -209,18 +209,18 @@ def _search_speed(o_f: np.ndarray, d_f: np.ndarray, speech: list[Anchor], use_au
 
 
 def _dense_windows(o_f: np.ndarray, d_f: np.ndarray, speed: float, use_audio: bool,
-                   scan: AudioScan | None) -> tuple[list[A.WindowMatch], float, float]:
+                   scan: AudioScan | None) -> tuple[list[anchors.WindowMatch], float, float]:
     """Dense windows at `speed`; the slope of their matches refines the speed (a 0.05 %
     error drifts 3.6 s over two hours), then the windows are redone. Returns (windows,
     the speed they were scanned at, the refined speed)."""
-    windows: list[A.WindowMatch] = []
+    windows: list[anchors.WindowMatch] = []
     win_speed = speed
     if use_audio and scan is not None and abs(scan.speed - speed) < 1e-9:
         windows = list(scan.windows)
     elif use_audio:
         for _ in range(2):
             win_speed = speed
-            windows = A.scan_windows(o_f, F.warp(d_f, speed), speed, WIN_S, HOP_S)
+            windows = anchors.scan_windows(o_f, features.warp(d_f, speed), speed, WIN_S, HOP_S)
             best = [(w.dub_t, w.dub_t * speed + w.peaks[0].lag, w.peaks[0].z)
                     for w in windows if w.peaks and w.peaks[0].z >= 8.0]
             if len(best) < 3:
@@ -233,7 +233,7 @@ def _dense_windows(o_f: np.ndarray, d_f: np.ndarray, speed: float, use_audio: bo
     return windows, win_speed, speed
 
 
-def _decode_slots(windows: list[A.WindowMatch], speech: list[Anchor],
+def _decode_slots(windows: list[anchors.WindowMatch], speech: list[Anchor],
                   speed: float) -> _Decoded:
     """One global decode over every slot at `speed`: runs of slots sharing an offset."""
     slots = _slots(windows, speech, speed)
@@ -259,7 +259,7 @@ def _decode_slots(windows: list[A.WindowMatch], speech: list[Anchor],
 def _run_points(dcd: _Decoded, o_f: np.ndarray, d_f: np.ndarray, speed: float,
                 speech_only: bool) -> list[tuple[float, float, float, int, str]]:
     """Fine anchors inside each run: (dub_t, orig_t, weight, run, source)."""
-    d_fw = F.warp(d_f, speed)
+    d_fw = features.warp(d_f, speed)
     pts: list[tuple[float, float, float, int, str]] = []
     for k, r in enumerate(dcd.runs):
         for i in range(r.first, r.last + 1):
@@ -271,7 +271,7 @@ def _run_points(dcd: _Decoded, o_f: np.ndarray, d_f: np.ndarray, speed: float,
             if z < dcd.z_null:
                 continue
             u = s.dub_t * speed
-            fa = A.fine_anchor(o_f, d_fw, u - WIN_S / 2, u + WIN_S / 2, r.offset) \
+            fa = anchors.fine_anchor(o_f, d_fw, u - WIN_S / 2, u + WIN_S / 2, r.offset) \
                 if s.source == "audio" else None
             if fa is not None:
                 pts.append((s.dub_t, u + fa[0], z, k, "audio"))
@@ -317,9 +317,8 @@ def _place_runs(dcd: _Decoded, o_f: np.ndarray, d_f: np.ndarray, speed: float,
     if speech_only:
         pts, lf = _speech_reselect(dcd.slots, runs, offsets, speed, slot_speed, dcd.tol,
                                    dcd.z_null, pts, lf)
-    anchors = [Anchor(p[0], p[1], round(p[2], 2), p[4])
-               for p, ok in zip(pts, lf.inliers) if ok]
-    return _Placement(speed, offsets, anchors, lf.residual_ms, se)
+    kept = [Anchor(p[0], p[1], round(p[2], 2), p[4]) for p, ok in zip(pts, lf.inliers) if ok]
+    return _Placement(speed, offsets, kept, lf.residual_ms, se)
 
 
 def _time_map(dcd: _Decoded, place: _Placement, o_f: np.ndarray, d_f: np.ndarray,
@@ -329,11 +328,11 @@ def _time_map(dcd: _Decoded, place: _Placement, o_f: np.ndarray, d_f: np.ndarray
     when there are no bands or only one run), and the map's confidence."""
     speed, runs = place.speed, dcd.runs
     if orig_bands is not None and dub_bands is not None and len(runs) > 1:
-        o_ev = [F.normalize(orig_bands[:, b], span=100) for b in range(orig_bands.shape[1])]
-        d_ev = [F.warp(F.normalize(dub_bands[:, b], span=100), speed)
+        o_ev = [features.normalize(orig_bands[:, b], span=100) for b in range(orig_bands.shape[1])]
+        d_ev = [features.warp(features.normalize(dub_bands[:, b], span=100), speed)
                 for b in range(dub_bands.shape[1])]
     else:
-        o_ev, d_ev = o_f, F.warp(d_f, speed)
+        o_ev, d_ev = o_f, features.warp(d_f, speed)
     tmap_segments = _segments(runs, place.offsets, dcd.slots, speed, o_ev, d_ev,
                               orig_duration, dub_duration)
     conf, reasons, seg_conf = _confidence(runs, dcd.coverage, dcd.zs, place.residual_ms,
@@ -361,7 +360,7 @@ def find_holes(matched_t: list[float], duration: float, half: float,
 def _snap_speed(speed: float, dub_duration: float, tol_s: float = 0.002) -> float:
     """The usual ratio that `speed` is indistinguishable from over the whole film
     (drifting less than `tol_s` end to end), else `speed` unchanged."""
-    for r in A.USUAL_SPEEDS:
+    for r in anchors.USUAL_SPEEDS:
         if abs(speed - r) * max(dub_duration, 1.0) < tol_s:
             return r
     return speed
@@ -385,7 +384,7 @@ def _speech_snap(arr: np.ndarray, n_runs: int, speed: float,
     rounded_se = round(float(se), 6)
     if hint is not None and abs(hint - speed) <= 3 * se:
         return hint, rounded_se
-    near = min(A.USUAL_SPEEDS, key=lambda c: abs(c - speed))
+    near = min(anchors.USUAL_SPEEDS, key=lambda c: abs(c - speed))
     return (near if abs(near - speed) <= 3 * se else speed), rounded_se
 
 
@@ -428,7 +427,7 @@ def _speech_speed(speech: list[Anchor], hint: float | None) -> float | None:
     o = np.array([a.orig_t for a in speech])
     z = np.array([a.score for a in speech])
     best, best_s = -1.0, None
-    for s0 in sorted(set(A.USUAL_SPEEDS + ((hint,) if hint else ()))):
+    for s0 in sorted(set(anchors.USUAL_SPEEDS + ((hint,) if hint else ()))):
         s = fit.ransac_speed(d, o, z, s0, tol=0.4, max_dev=0.01)
         off = np.median(o - s * d)
         score = float(z[np.abs(o - s * d - off) < 0.4].sum())
@@ -452,7 +451,7 @@ def _segments(runs: list[fit.Run], offsets: list[float], slots: list[fit.Slot], 
         u_lo, u_hi = fit.edge_span(runs, slots, k, speed, half)
         u_lo = min(max(0.0, u_lo), u_hi - 0.02)
         gap = max(0.0, offsets[k] - offsets[k + 1])       # dub material with no counterpart
-        x1, x2 = A.refine_boundary(o_f, d_fw, u_lo, u_hi, offsets[k], offsets[k + 1],
+        x1, x2 = anchors.refine_boundary(o_f, d_fw, u_lo, u_hi, offsets[k], offsets[k + 1],
                                    min_gap=gap)
         bounds.append((x1 / speed, x2 / speed))
     segs = []

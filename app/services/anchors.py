@@ -21,12 +21,12 @@ import numpy as np
 import scipy.fft as sp_fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.services import features as F
+from app.services import features
 
 logger = logging.getLogger(__name__)
 
 COARSE = 5                       # coarse view: 5 frames = 50 ms (20 per second)
-COARSE_RATE = F.FRAME_RATE / COARSE
+COARSE_RATE = features.FRAME_RATE / COARSE
 #: Usual speed ratios between releases (original seconds per dub second): PAL 25 vs
 #: 23.976, 24 vs 23.976, 25 vs 24, and the reverse transfers. Tried before the grid.
 USUAL_SPEEDS = (1.0, 25 * 1001 / 24000, 24000 / (25 * 1001), 1001 / 1000, 1000 / 1001,
@@ -176,7 +176,7 @@ def _speed_score(corr: Correlator, dub_c: np.ndarray, speed: float, probes: list
                  win: int) -> tuple[float, list[tuple[float, Peak]]]:
     """Mean of the better half of the probe windows' best z at `speed`, and the matches
     (dub time in seconds, best peak)."""
-    warped = F.warp(dub_c, speed)
+    warped = features.warp(dub_c, speed)
     zs, matches = [], []
     for s in probes:
         u0 = int(round(s * speed))
@@ -245,7 +245,7 @@ def fine_anchor(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_start: float, u_
     """Refine `offset` (s) for the warped dub stretch [u_start, u_end) (s, original
     clock) on the 100 Hz envelopes: normalized correlation over +-`search_s`, parabolic
     peak. Returns (offset, ncc) or None when the stretch is silent or off the edge."""
-    r = F.FRAME_RATE
+    r = features.FRAME_RATE
     a, b = int(u_start * r), int(u_end * r)
     w = dub_f_warped[a:b].astype(np.float64)
     if len(w) < 20 or w.std() < 1e-6:
@@ -277,7 +277,7 @@ def local_similarity(orig_f: np.ndarray, dub_f_warped: np.ndarray, u0: int, u1: 
     """Per-frame evidence that warped dub frames [u0, u1) play at `offset`: the product
     of the two normalized envelopes, lightly smoothed. Frames off the original's edges
     score 0."""
-    r = F.FRAME_RATE
+    r = features.FRAME_RATE
     off = int(round(offset * r))
     n = u1 - u0
     out = np.zeros(n)
@@ -323,15 +323,16 @@ def refine_boundary(orig_f: np.ndarray, dub_f_warped: np.ndarray, u_lo: float, u
                     null_cost: float = 0.02) -> tuple[float, float]:
     """Where, between warped dub times u_lo and u_hi (s), does offset A stop and offset
     B start? `orig_f`/`dub_f_warped` are normalized envelopes, or lists of them (one per
-    band: their evidence adds up). Returns (end of A, start of B) in warped seconds; between them the dub has
-    no counterpart (an insert); equal values mean a straight splice (a cut).
+    band: their evidence adds up). Returns (end of A, start of B) in warped seconds;
+    between them the dub has no counterpart (an insert); equal values mean a straight
+    splice (a cut).
 
     Each frame earns its evidence for A before x1 and for B from x2 on; frames between
     cost `null_cost`, so dropped material is kept as short as the evidence allows, and
     at least `min_gap` s (an insert must be long enough that the two offsets do not
     overlap on the original). Exact search in O(n) with prefix sums.
     """
-    r = F.FRAME_RATE
+    r = features.FRAME_RATE
     u0, u1 = int(u_lo * r), int(u_hi * r)
     gap = int(np.ceil(min_gap * r - 1e-6))
     if u1 - u0 < 2 or gap >= u1 - u0:
@@ -398,7 +399,7 @@ class FineScorer:
     def score(self, w: np.ndarray, a: int, offsets: list[float], noise: tuple[float, float],
               search_s: float = 0.15) -> list[Peak]:
         """Best peak near each offset (s) for the window starting at frame `a`."""
-        r = F.FRAME_RATE
+        r = features.FRAME_RATE
         m = int(round(search_s * r))
         mu, sd = noise
         out = []
@@ -427,17 +428,18 @@ def scan_windows(orig_f: np.ndarray, dub_fw: np.ndarray, speed: float,
     Each window is first tried at the offsets that recent windows matched (cheap, on the
     full-rate envelopes); only when none is strong (z < Z_TRACK) is it searched against
     the whole original (FFT on the 20 Hz view), and its best 2k peaks are re-scored at
-    full rate, where the right one stands out. Peak lags are offsets `orig_t - speed * dub_t` (s); z on one scale.
+    full rate, where the right one stands out. Peak lags are offsets
+    `orig_t - speed * dub_t` (s); z on one scale.
     A long dub is scanned as `workers` consecutive stretches at once, each tracked on
     its own (its first window searches the whole original).
     """
-    r = F.FRAME_RATE
+    r = features.FRAME_RATE
     win, hop = int(win_s * r), int(hop_s * r)
     win = min(win, len(orig_f) - 2 * int(0.2 * r) - 1, len(dub_fw))
     if win < 50:
         return []
-    o_m = F.normalize(F.decimate(orig_f, COARSE), span=60)
-    d_m = F.normalize(F.decimate(dub_fw, COARSE), span=60)
+    o_m = features.normalize(features.decimate(orig_f, COARSE), span=60)
+    d_m = features.normalize(features.decimate(dub_fw, COARSE), span=60)
     win_m = win // COARSE
     corr = Correlator(o_m, win_m + 2)
     starts = list(range(0, max(1, len(dub_fw) - win // 2), hop))

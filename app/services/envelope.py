@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from app.errors import InputError, MediaError
-from app.services import features as F
+from app.services import features
 from app.services import media
 from app.services.anchors import RunningPearson
 
@@ -92,7 +92,7 @@ def _require_sound(track: TrackEnvelope, info: media.MediaInfo, stream: media.St
 
 
 def _one_pass(info, stream, bed_only, keep_audio, report) -> TrackEnvelope:
-    ex = F.OnsetExtractor()
+    ex = features.OnsetExtractor()
     dur = max(info.duration, 1.0)
     buf = media.AudioBuffer(dur) if keep_audio else None
     done = 0
@@ -111,7 +111,7 @@ def _one_pass(info, stream, bed_only, keep_audio, report) -> TrackEnvelope:
 
 @dataclass
 class _Part:
-    extractor: F.OnsetExtractor
+    extractor: features.OnsetExtractor
     kept: np.ndarray              # the samples asked for, for the overlap check
     samples: int                  # samples decoded
 
@@ -121,7 +121,7 @@ def _decode_part(info, stream, bed_only, start: float | None, duration: float | 
                  report: Callable[[int], None]) -> _Part:
     """Decode [start, start + duration) and feed its first `feed_limit` samples (all when
     None) to a new extractor; keep the samples with indexes in [keep[0], keep[1])."""
-    ex = F.OnsetExtractor()
+    ex = features.OnsetExtractor()
     kept: list[np.ndarray] = []
     pos = 0
     for block in media.iter_audio(info.path, stream, bed_only=bed_only, start=start,
@@ -162,8 +162,8 @@ class _Abandoned(Exception):
 
 
 def _two_halves(info, stream, bed_only, report) -> TrackEnvelope | None:
-    sr, hop, win = media.ANALYSIS_RATE, F.HOP, F.WIN
-    k = int(info.duration / 2 * F.FRAME_RATE)               # split frame
+    sr, hop, win = media.ANALYSIS_RATE, features.HOP, features.WIN
+    k = int(info.duration / 2 * features.FRAME_RATE)               # split frame
     split = k * hop                                         # its first sample
     pre, check = int(PRE_S * sr), int(CHECK_S * sr)
     # Analysis sample 0 is the stream's first decoded sample, at pts max(start, 0) (an
