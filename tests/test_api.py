@@ -14,8 +14,8 @@ from werkzeug.routing import Rule
 
 from app import create_app
 from app.errors import AlignmentError, ModelError
-from tests.helpers.web import (MKV_HEAD, FakeEngine, app_for, assert_error, fake_report, fake_sync_report,
-                               make_settings, upload, wait_finished)
+from tests.helpers.web import (MKV_HEAD, FakeEngine, app_for, assert_error, fake_report,
+                               fake_sync_report, make_settings, upload, wait_finished)
 
 
 # -- POST /api/upload ------------------------------------------------------------------------
