@@ -138,15 +138,6 @@ class SpeechPlan:
     fits: tuple[bool, ...] = ()
 
 
-@dataclass(frozen=True)
-class Placed:
-    """The map after the picture and edge stages, with what they did (for the report)."""
-
-    tmap: TimeMap
-    picture: dict | None
-    edge_moves: list[dict]
-
-
 def _speed_hint(orig: media.MediaInfo, dub: media.MediaInfo) -> float | None:
     """Frame rates suggest a speed (25 fps dub of a 23.976 film: PAL; equal rates: 1);
     only a hint."""
@@ -255,6 +246,7 @@ def run_sync(req: SyncRequest, settings: EngineSettings,
 def _run(req: SyncRequest, settings: EngineSettings,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None,
          write: bool) -> SyncResult:
+    """The stages in order (README, "How the engine works"); `write`: render and mux."""
     opts = _options(req, settings, write)
     rep = Reporter(progress, cancel, skip=() if write else ("render", "mux"))
     timer = _Timer()
@@ -271,8 +263,8 @@ def _run(req: SyncRequest, settings: EngineSettings,
     # how much of the dub it explains.
     final = _judge(fitted.alignment, speech_res, tmap)
     langs = _languages(req, src, speech_res, opts, ext.dub_dur, settings, rep, timer)
-    report = _report(src, ext, opts, final, fitted.alignment, speech_res,
-                     Placed(final.tmap, picture, edge_moves), langs, timer)
+    report = _report(src, ext, opts, final, fitted.alignment, speech_res, picture, edge_moves,
+                     langs, timer)
     _refuse_unless_accepted(final, report, speech_res is not None, settings, req.report_path)
     if write:
         render = _render_mux(req, src, final.tmap, opts, langs, settings, rep, timer)
@@ -549,10 +541,11 @@ def _thin(anchors: list[Anchor], n: int) -> list[Anchor]:
 
 
 def _report(src: Sources, ext: Extracted, opts: RunOptions, final: Judgement,
-            alignment: Alignment, speech_res: SpeechResult | None, placed: Placed,
-            langs: Languages, timer: _Timer) -> SyncReport:
-    """The report of the final map (accepted or not; nothing written yet)."""
-    tmap = placed.tmap
+            alignment: Alignment, speech_res: SpeechResult | None, picture: dict | None,
+            edge_moves: list[dict], langs: Languages, timer: _Timer) -> SyncReport:
+    """The report of the final map (accepted or not; nothing written yet), with what the
+    picture and edge stages did."""
+    tmap = final.tmap
     map_dict = tmap.to_dict()
     return SyncReport(
         original=str(src.orig.path), dub=str(src.dub.path), mode=opts.mode,
@@ -565,8 +558,8 @@ def _report(src: Sources, ext: Extracted, opts: RunOptions, final: Judgement,
         phrase_pairs=list(speech_res.pairs) if speech_res else [],
         speech=dict(speech_res.timings) if speech_res else None,
         evidence=final.evidence.to_dict(),
-        diagnostics=replace(alignment.diagnostics, picture=placed.picture,
-                            edges=placed.edge_moves).to_dict(),
+        diagnostics=replace(alignment.diagnostics, picture=picture,
+                            edges=edge_moves).to_dict(),
         streams=ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
                               src.dub_stream.codec, src.dub_stream.channels),
         timings=timer.times)
