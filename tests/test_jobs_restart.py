@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.helpers import ROOT
-from tests.helpers.web import MKV_HEAD, free_port, stop, wait_http
+from tests.helpers.web import MKV_HEAD, free_port, spawn_server, stop
 
 # The real app (create_app) with a stand-in engine that blocks while HOLD exists when the
 # output is named "slow...": a job that is surely running when the server is killed.
@@ -71,10 +71,7 @@ def multipart(fields: dict[str, tuple[str, bytes] | str]) -> tuple[bytes, str]:
 def start(tmp: Path, port: int, log: Path) -> subprocess.Popen:
     script = tmp / "server.py"
     script.write_text(SERVER.format(root=str(ROOT), tmp=str(tmp), port=port))
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    wait_http(f"http://127.0.0.1:{port}/api/health", proc)
-    return proc
+    return spawn_server([sys.executable, str(script)], port, log)
 
 
 def submit(base: str, name: str) -> str:

@@ -158,8 +158,15 @@ def start_gunicorn(tmp: Path, port: int, log: Path, **extra: str) -> subprocess.
     if not Path(cmd[0]).exists():
         import sys
         cmd[0:1] = [sys.executable, "-m", "gunicorn"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(tmp, port, **extra),
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return spawn_server(cmd, port, log, env=server_env(tmp, port, **extra))
+
+
+def spawn_server(cmd: list[str], port: int, log: Path,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`cmd` started in the repository (output appended to `log`); returns once the app
+    answers on `port`."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
     wait_http(f"http://127.0.0.1:{port}/api/health", proc)
     return proc
 
