@@ -573,7 +573,10 @@ def read_snippet(path: Path, stream: StreamInfo, start: float, duration: float, 
     raw, _ = run_ffmpeg_capture(
         extract_args(path, stream, bed_only=bed_only, rate=rate, start=max(0.0, start),
                      duration=duration),
-        what=f"could not decode the audio of {path.name!r} at {start:.1f} s")
+        what=f"could not decode the audio of {path.name!r} at {start:.1f} s",
+        # A long stretch (the speech probe reads 15 minutes) may decode at no better than
+        # real time from a slow disk or share: its limit grows with it.
+        timeout=CAPTURE_TIMEOUT + duration)
     return np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
 
 
