@@ -13,6 +13,7 @@ from flask import (Blueprint, abort, current_app, g, redirect, render_template, 
 
 from app import security, system
 from app.services.types import GAP_FILLS, MODES
+from app.submit import MAX_CUSTOM_NAME
 from app.utils.i18n import LANGUAGES, js_strings, pick_language, translator
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def upload():
                            media_enabled=s.media_source_enabled,
                            allowed=sorted(s.allowed_extensions),
                            max_size=s.max_content_length,
-                           modes=MODES, gap_fills=GAP_FILLS,
+                           modes=MODES, gap_fills=GAP_FILLS, max_name=MAX_CUSTOM_NAME,
                            default_mode=s.engine.sync_mode, default_gap=s.engine.gap_fill)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.services.types import GAP_FILLS, MODES
+from app.submit import MAX_CUSTOM_NAME
 
 ERR = {"$ref": "#/components/responses/Error"}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -29,7 +30,7 @@ MEDIA_PATH = {"type": "string", "maxLength": PATH_MAX,
               "description": "relative to MEDIA_SOURCE_PATH; no NUL character"}
 
 OPTIONS_PROPS = {
-    "custom_name": {"type": "string", "maxLength": 200,
+    "custom_name": {"type": "string", "maxLength": MAX_CUSTOM_NAME,
                     "description": "output file name (without .mkv); default: the "
                                    "original's name"},
     "mode": {"type": "string", "enum": list(MODES)},
