@@ -1,6 +1,11 @@
 """Domain errors. Each message says what went wrong and what to try."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.services.types import SyncReport
+
 
 class SyncDubError(Exception):
     """Base of every error SyncDub reports to a user."""
@@ -29,7 +34,10 @@ class AlignmentError(SyncDubError):
     code = "not_same_film"
     http_status = 422
 
-    def __init__(self, message: str, reasons: list[str] | None = None, report: dict | None = None):
+    def __init__(self, message: str, reasons: list[str] | None = None,
+                 report: SyncReport | None = None):
+        """`reasons`: why the map is not trusted; `report`: what was measured before the
+        refusal (written like an accepted run's, for the user to read)."""
         super().__init__(message)
         self.reasons = list(reasons or [])
         self.report = report
