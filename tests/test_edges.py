@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from app.services import edges as E
+from app.services.features import SAMPLE_RATE
 from app.services.timemap import Segment, TimeMap
 
-R = E.RATE
+R = SAMPLE_RATE
 
 
 def _bed(seconds: float, seed: int) -> np.ndarray:

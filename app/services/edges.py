@@ -23,10 +23,9 @@ import numpy as np
 from scipy.signal import butter, resample, sosfiltfilt
 
 from app.services.anchors import change_point
+from app.services.features import HOP, SAMPLE_RATE
 from app.services.timemap import Segment, TimeMap
 
-RATE = 16000
-FRAME_RATE = 100
 BAND_HZ = (60.0, 1500.0)     # where a bed keeps its phase through lossy codecs
 WINDOW_S = 0.05              # local correlation window
 REACH_S = 3.0                # how far an edge may move from the envelope's answer
@@ -41,12 +40,12 @@ Loader = Callable[[float, float], np.ndarray]   # (start s, duration s) -> mono 
 
 
 def local_coherence(x: np.ndarray, y: np.ndarray, window_s: float = WINDOW_S,
-                    rate: int = RATE) -> np.ndarray:
+                    rate: int = SAMPLE_RATE) -> np.ndarray:
     """Per 10 ms frame, the normalized correlation of x and y (equal length) over a
     window centred on the frame: ~1 where they carry the same waveform, ~0 where not,
     and 0 in silence."""
     n = min(len(x), len(y))
-    hop = rate // FRAME_RATE
+    hop = rate * HOP // SAMPLE_RATE
     frames = n // hop
     if frames == 0:
         return np.zeros(0)
@@ -70,7 +69,7 @@ def best_lag(dub: np.ndarray, orig: np.ndarray, max_lag_s: float = MAX_LAG_S) ->
     is left of the anchors' error and of the decoders' delays, which the waveform is
     far less tolerant of than the envelope."""
     n = min(len(dub), len(orig))
-    m = int(max_lag_s * RATE)
+    m = int(max_lag_s * SAMPLE_RATE)
     if n < 4 * m or m < 1:
         return 0
     size = 1 << int(np.ceil(np.log2(2 * n)))
@@ -93,19 +92,19 @@ def shift(orig: np.ndarray, lag: int) -> np.ndarray:
 def _bandpass(x: np.ndarray) -> np.ndarray:
     if len(x) < 64:
         return x.astype(np.float64)
-    sos = butter(4, BAND_HZ, btype="band", fs=RATE, output="sos")
+    sos = butter(4, BAND_HZ, btype="band", fs=SAMPLE_RATE, output="sos")
     return sosfiltfilt(sos, x.astype(np.float64))
 
 
 def _load(loader: Loader, start: float, dur: float) -> np.ndarray:
     """`loader` over [start, start + dur), zero-padded where that is outside the file."""
-    n = int(round(dur * RATE))
+    n = int(round(dur * SAMPLE_RATE))
     out = np.zeros(n)
     s0 = max(start, 0.0)
     if start + dur <= 0:
         return out
     x = np.asarray(loader(s0, start + dur - s0), dtype=np.float64)
-    k = int(round((s0 - start) * RATE))
+    k = int(round((s0 - start) * SAMPLE_RATE))
     m = min(len(x), n - k)
     if m > 0:
         out[k:k + m] = x[:m]
@@ -137,12 +136,12 @@ def refine_edge(a: Segment, b: Segment, load_orig: Loader, load_dub: Loader,
     dub = _load(load_dub, lo, hi - lo)
     if abs(speed - 1.0) > 1e-9:        # onto the original's clock
         dub = resample(dub, max(1, int(round(len(dub) * speed))))
-    dur = len(dub) / RATE
+    dur = len(dub) / SAMPLE_RATE
     dub = _bandpass(dub)
-    fr = FRAME_RATE
+    fr = SAMPLE_RATE // HOP            # 10 ms frames
     p1 = int(round((x1 - lo) * speed * fr))
     p2 = int(round((x2 - lo) * speed * fr))
-    hop = RATE // fr
+    hop = HOP
     oa = _bandpass(_load(load_orig, a.to_original(lo), dur))
     ob = _bandpass(_load(load_orig, b.to_original(lo), dur))
     # The residual lag of each side, measured where that side surely plays.

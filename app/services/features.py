@@ -14,16 +14,17 @@ import numpy as np
 import scipy.fft as sp_fft
 from scipy.ndimage import uniform_filter1d
 
-HOP = 160             # samples at 16 kHz: 10 ms frames
+SAMPLE_RATE = 16000   # Hz: what every analysis stage works on (media decodes to it)
+HOP = 160             # samples: 10 ms frames
 WIN = 400             # 25 ms analysis window
 NFFT = 512
 N_MELS = 40
 N_BANDS = 8           # band groups kept separately for boundary evidence
-FRAME_RATE = 100.0    # frames per second at HOP=160, 16 kHz
+FRAME_RATE = SAMPLE_RATE / HOP   # 100.0 frames per second
 LOG_FLOOR = 1e-7      # ~ -70 dB: quieter is treated as silence
 
 
-def mel_filterbank(sr: int = 16000, n_fft: int = NFFT, n_mels: int = N_MELS,
+def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = NFFT, n_mels: int = N_MELS,
                    fmin: float = 60.0, fmax: float = 7600.0) -> np.ndarray:
     """Triangular mel filters, shape (n_mels, n_fft // 2 + 1)."""
     def hz_to_mel(f):
@@ -51,8 +52,8 @@ class OnsetExtractor:
     (the window's start; every track is treated the same way, so lags are unbiased).
     """
 
-    def __init__(self, sr: int = 16000):
-        if sr != 16000:
+    def __init__(self, sr: int = SAMPLE_RATE):
+        if sr != SAMPLE_RATE:
             raise ValueError("features are defined at 16 kHz")
         self._fb = mel_filterbank(sr)
         self._window = np.hanning(WIN).astype(np.float32)
@@ -97,7 +98,7 @@ class OnsetExtractor:
         return np.concatenate(self._bands)
 
 
-def onset_envelope(x: np.ndarray, sr: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+def onset_envelope(x: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """Whole-array twin of OnsetExtractor."""
     ex = OnsetExtractor(sr)
     step = sr * 30

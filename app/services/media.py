@@ -25,11 +25,12 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from app.errors import InputError, MediaError
+from app.services.features import SAMPLE_RATE
 from app.services.progress import safe_call
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_RATE = 16000          # Hz: what every analysis stage works on
+ANALYSIS_RATE = SAMPLE_RATE    # Hz: every decode for analysis
 _BLOCK_SECONDS = 30            # decode block: memory per block ~ 2 MB
 FFPROBE_TIMEOUT = 120          # s: NFS can be slow, but a probe never takes minutes
 CAPTURE_TIMEOUT = 120          # s: a capture decodes seconds of media; minutes mean a hang
