@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services import anchors as A
+from app.services import anchors
 from app.services.align import align_envelopes
 from tests.helpers.envelopes import (BED_RATE, PAL, RATE, Pair, frames, make_pair, poisson_events,
                                      sample)
@@ -215,8 +215,8 @@ def test_align_reuses_an_audio_scan(monkeypatch):
 
     def no_scan(*a, **k):
         raise AssertionError("windows scanned again")
-    monkeypatch.setattr(A, "scan_windows", no_scan)
-    monkeypatch.setattr(A, "find_speed", no_scan)
+    monkeypatch.setattr(anchors, "scan_windows", no_scan)
+    monkeypatch.setattr(anchors, "find_speed", no_scan)
     again = align_envelopes(p.orig, p.dub, p.orig_duration, p.dub_duration, scan=first.scan)
     assert again.tmap.segments == first.tmap.segments
     assert again.diagnostics.speed_windows == first.scan.speed

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services import edges as E
+from app.services import edges
 from app.services.features import SAMPLE_RATE
 from app.services.timemap import Segment, TimeMap
 
@@ -42,32 +42,32 @@ def _tmap(edge_a: float, edge_b: float) -> TimeMap:
 
 def test_local_coherence_one_for_same_zero_for_different():
     x = _bed(2, 1).astype(np.float64)
-    same = E.local_coherence(x, x)
-    other = E.local_coherence(x, _bed(2, 2).astype(np.float64))
+    same = edges.local_coherence(x, x)
+    other = edges.local_coherence(x, _bed(2, 2).astype(np.float64))
     assert np.median(same) > 0.99
     assert abs(np.median(other)) < 0.15
 
 
 def test_best_lag_recovers_a_small_shift():
-    x = E._bandpass(_bed(3, 4))
-    y = E.shift(x, -37)              # y[t] = x[t - 37]: y runs 37 samples late
-    assert E.best_lag(x, y) == 37    # y[t + 37] matches x[t]
-    assert E.best_lag(y, x) == -37
+    x = edges._bandpass(_bed(3, 4))
+    y = edges.shift(x, -37)              # y[t] = x[t - 37]: y runs 37 samples late
+    assert edges.best_lag(x, y) == 37    # y[t + 37] matches x[t]
+    assert edges.best_lag(y, x) == -37
 
 
 def test_change_point_finds_a_pure_insert_and_prefers_the_prior_in_ties():
     sa = np.r_[np.ones(100), np.zeros(60), np.zeros(100)]
     sb = np.r_[np.zeros(100), np.zeros(60), np.ones(100)]
-    assert E.change_point(sa, sb, 60, 0.02) == (100, 160)
+    assert edges.change_point(sa, sb, 60, 0.02) == (100, 160)
     flat = np.zeros(200)
-    assert E.change_point(flat, flat, 0, 0.0, prior=(70, 70), prior_cost=1e-3) == (70, 70)
+    assert edges.change_point(flat, flat, 0, 0.0, prior=(70, 70), prior_cost=1e-3) == (70, 70)
 
 
 def test_masked_insert_edge_moves_to_the_waveform_evidence():
     orig, dub = _insert_case(mask_voice=True)
     # The envelope stage put the edge 1.6 s early (the line masks the bed there).
     tmap = _tmap(18.4, 22.4)
-    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    new, moves = edges.refine_edges(tmap, _loader(orig), _loader(dub))
     a, b = new.segments
     assert abs(a.dub_end - 20.0) < 0.05, moves
     assert abs(b.dub_start - 24.0) < 0.05
@@ -78,7 +78,7 @@ def test_masked_insert_edge_moves_to_the_waveform_evidence():
 def test_no_shared_waveform_keeps_the_envelope_edge():
     orig, dub = _insert_case(mask_voice=False, same_waveform=False)
     tmap = _tmap(18.4, 22.4)
-    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    new, moves = edges.refine_edges(tmap, _loader(orig), _loader(dub))
     assert new.segments == tmap.segments
     assert moves[0]["evidence"] == "envelope"
 
@@ -98,7 +98,7 @@ def test_edge_refined_on_a_sped_up_dub(speed):
     segs = (Segment(0.0, cut_dub - 1.2, 0.0, speed),
             Segment(cut_dub - 1.2, 37.0 / speed, (cut_dub - 1.2) * speed + 3.0, speed))
     tmap = TimeMap(segs, 40.0, 37.0 / speed, speed, 0.9)
-    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub))
+    new, _ = edges.refine_edges(tmap, _loader(orig), _loader(dub))
     assert abs(new.segments[0].dub_end - cut_dub) < 0.05
 
 
@@ -108,11 +108,11 @@ def test_edge_stays_between_the_anchors_of_its_two_sides():
     orig, dub = _insert_case(mask_voice=True)
     tmap = _tmap(18.4, 22.4)
     # an anchor of B (offset -4) at dub 19.5 (wrong but believed): the edge stops there
-    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub),
+    new, _ = edges.refine_edges(tmap, _loader(orig), _loader(dub),
                             anchors=[(12.0, 12.0), (19.5, 15.5), (30.0, 26.0)])
     assert new.segments[0].dub_end == pytest.approx(19.5, abs=0.01)
     # anchors that agree with the truth leave the waveform's edge alone
-    new, _ = E.refine_edges(tmap, _loader(orig), _loader(dub),
+    new, _ = edges.refine_edges(tmap, _loader(orig), _loader(dub),
                             anchors=[(12.0, 12.0), (19.0, 19.0), (30.0, 26.0)])
     assert abs(new.segments[0].dub_end - 20.0) < 0.05
 
@@ -126,7 +126,7 @@ def test_one_sided_evidence_moves_the_edge_out_to_where_that_side_ends():
     dub = np.concatenate([orig[: 20 * R], np.zeros(10 * R, np.float32), orig[29 * R:]])
     segs = (Segment(0.0, 16.0, 0.0, 1.0), Segment(16.0, 41.0, 15.0, 1.0))
     tmap = TimeMap(segs, 40.0, 41.0, 1.0, 0.9)
-    kept, _ = E.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0)
+    kept, _ = edges.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0)
     assert kept.segments == tmap.segments                 # two-sided evidence only
-    new, moves = E.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0, widen=True)
+    new, moves = edges.refine_edges(tmap, _loader(orig), _loader(dub), reach=12.0, widen=True)
     assert abs(new.segments[0].dub_end - 20.0) < 0.3, moves

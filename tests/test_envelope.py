@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services import envelope as E
-from app.services import features as F
+from app.services import envelope
+from app.services import features
 from app.services import media
 from tests.helpers.media import ffmpeg
 
@@ -39,9 +39,9 @@ def _spy(monkeypatch) -> list:
 
 def test_halves_equal_one_pass(flac, monkeypatch):
     s = flac.audio[0]
-    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    one = envelope.track_envelope(flac, s, bed_only=False, split=False)
     starts = _spy(monkeypatch)
-    two = E.track_envelope(flac, s, bed_only=False, split=True)
+    two = envelope.track_envelope(flac, s, bed_only=False, split=True)
     assert sorted(starts, key=str) == [18.0, None]          # two decodes, one seeking
     assert len(one.env) == len(two.env) > 3900 and one.bands.shape == two.bands.shape
     scale = float(np.abs(one.env).max())
@@ -54,9 +54,9 @@ def test_ac3_halves_match_within_the_decoders_dither(tmp_path, monkeypatch):
     """The AC-3 decoder dithers zero-bit mantissas with a generator a seek restarts
     (-80 dB): the halves then differ from one pass by that noise only."""
     ac3 = _track(tmp_path / "t.mkv", ["-c:a", "ac3", "-b:a", "192k"])
-    one = E.track_envelope(ac3, ac3.audio[0], bed_only=False, split=False)
+    one = envelope.track_envelope(ac3, ac3.audio[0], bed_only=False, split=False)
     starts = _spy(monkeypatch)
-    two = E.track_envelope(ac3, ac3.audio[0], bed_only=False, split=True)
+    two = envelope.track_envelope(ac3, ac3.audio[0], bed_only=False, split=True)
     assert len(starts) == 2
     assert len(one.env) == len(two.env)
     k = len(one.env) // 2
@@ -73,9 +73,9 @@ def test_ac3_halves_match_within_the_decoders_dither(tmp_path, monkeypatch):
 ])
 def test_lossy_halves_join_without_falling_back(tmp_path, monkeypatch, name, codec):
     t = _track(tmp_path / name, codec)
-    one = E.track_envelope(t, t.audio[0], bed_only=False, split=False)
+    one = envelope.track_envelope(t, t.audio[0], bed_only=False, split=False)
     starts = _spy(monkeypatch)
-    two = E.track_envelope(t, t.audio[0], bed_only=False, split=True)
+    two = envelope.track_envelope(t, t.audio[0], bed_only=False, split=True)
     assert len(starts) == 2 and len(two.env) == len(one.env)
     k = len(one.env) // 2
     assert np.corrcoef(two.env[k:], one.env[k:])[0, 1] > 0.999
@@ -101,9 +101,9 @@ def test_a_half_a_little_off_is_decoded_again_from_the_right_place(flac, monkeyp
     from the measured place, and the envelope is the single pass's."""
     caplog.set_level(logging.INFO, logger="app.services.envelope")
     s = flac.audio[0]
-    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    one = envelope.track_envelope(flac, s, bed_only=False, split=False)
     calls = _lying(monkeypatch, [0.03])
-    got = E.track_envelope(flac, s, bed_only=False, split=True)
+    got = envelope.track_envelope(flac, s, bed_only=False, split=True)
     assert len(calls) == 3 and calls[2] == pytest.approx(18.0 - 0.03, abs=1e-4)
     assert "decoding it again" in caplog.text
     np.testing.assert_allclose(got.env, one.env, atol=1e-3 * float(np.abs(one.env).max()))
@@ -112,9 +112,9 @@ def test_a_half_a_little_off_is_decoded_again_from_the_right_place(flac, monkeyp
 def test_a_half_off_its_timestamps_falls_back_to_one_pass(flac, monkeypatch, caplog):
     """Seeks that land somewhere else each time: one pass (the halves are never joined)."""
     s = flac.audio[0]
-    one = E.track_envelope(flac, s, bed_only=False, split=False)
+    one = envelope.track_envelope(flac, s, bed_only=False, split=False)
     calls = _lying(monkeypatch, [0.03, 0.01])
-    got = E.track_envelope(flac, s, bed_only=False, split=True)
+    got = envelope.track_envelope(flac, s, bed_only=False, split=True)
     assert len(calls) == 4 and calls[-1] is None          # halves, the retry, one pass
     assert "does not start where its timestamps say" in caplog.text
     # One pass both times: the same decode, to float rounding (stated tolerance).
@@ -131,7 +131,7 @@ def test_silence_where_the_halves_meet_means_one_pass(tmp_path, monkeypatch, cap
            str(path))
     t = media.probe(path)
     starts = _spy(monkeypatch)
-    got = E.track_envelope(t, t.audio[0], bed_only=False, split=True)
+    got = envelope.track_envelope(t, t.audio[0], bed_only=False, split=True)
     assert len(starts) == 3 and starts[-1] is None
     assert "silent where the halves meet" in caplog.text
     assert len(got.env) > 3900
@@ -147,7 +147,7 @@ def test_a_half_that_fails_to_decode_means_one_pass(flac, monkeypatch, caplog):
         return real(path, stream, start=start, **kw)
 
     monkeypatch.setattr(media, "iter_audio", broken)
-    got = E.track_envelope(flac, flac.audio[0], bed_only=False, split=True)
+    got = envelope.track_envelope(flac, flac.audio[0], bed_only=False, split=True)
     assert calls[-1] is None and "decoding in halves failed" in caplog.text
     assert len(got.env) > 3900
 
@@ -158,22 +158,22 @@ def test_slip():
     first = x[1000:9000]
     for lag in (0, 5, -12):
         second = x[1000 - 800 - lag:9000 + 800 - lag]   # the same audio, `lag` samples late
-        assert E.slip(first, second, 800) == lag
-    assert E.slip(first, rng.standard_normal(len(first) + 1600), 800) is None
-    assert E.quiet(np.zeros(100, np.float32)) and not E.quiet(first)
+        assert envelope.slip(first, second, 800) == lag
+    assert envelope.slip(first, rng.standard_normal(len(first) + 1600), 800) is None
+    assert envelope.quiet(np.zeros(100, np.float32)) and not envelope.quiet(first)
 
 
 def test_splittable():
     def info(fmt, dur):
         return media.MediaInfo(Path("x"), fmt, dur, 0.0)
-    assert E.splittable(info("matroska,webm", 7200.0))
-    assert E.splittable(info("mov,mp4,m4a,3gp,3g2,mj2", 1800.0))
-    assert not E.splittable(info("matroska,webm", 300.0))            # short: one pass
-    assert not E.splittable(info("mpegts", 7200.0))                  # timestamp jumps
-    assert not E.splittable(info("avi", 7200.0))
+    assert envelope.splittable(info("matroska,webm", 7200.0))
+    assert envelope.splittable(info("mov,mp4,m4a,3gp,3g2,mj2", 1800.0))
+    assert not envelope.splittable(info("matroska,webm", 300.0))            # short: one pass
+    assert not envelope.splittable(info("mpegts", 7200.0))                  # timestamp jumps
+    assert not envelope.splittable(info("avi", 7200.0))
 
 
 def test_keep_audio_is_one_pass(flac):
-    got = E.track_envelope(flac, flac.audio[0], bed_only=False, keep_audio=True, split=True)
+    got = envelope.track_envelope(flac, flac.audio[0], bed_only=False, keep_audio=True, split=True)
     assert got.audio is not None and abs(len(got.audio) / media.ANALYSIS_RATE - 40.0) < 0.1
-    assert abs(len(got.env) - len(got.audio) / F.HOP) < 3
+    assert abs(len(got.env) - len(got.audio) / features.HOP) < 3

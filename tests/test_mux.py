@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import MediaError
-from app.services import mux as M
+from app.services import mux
 from app.services.media import MediaInfo, StreamInfo, probe
 from app.services.render import RenderedTrack
 from tests.helpers.clicks import click_signal, decode, find_clicks, write_audio
@@ -30,12 +30,12 @@ ORIG = _info(_s(0, "video", "h264"), _s(1, "audio", "aac"), _s(2, "audio", "ac3"
 
 
 def test_temp_path():
-    assert M.temp_path(Path("/out/Film (1999).mkv")) == Path("/out/.Film (1999).part.mkv")
+    assert mux.temp_path(Path("/out/Film (1999).mkv")) == Path("/out/.Film (1999).part.mkv")
 
 
 def test_mux_args_reencoded_track():
     track = RenderedTrack(Path("/w/dub.ac3.mka"), "ac3", 6, 0.0, True)
-    assert M.mux_args(ORIG, track, Path("/o/.x.part.mkv"), language="spa",
+    assert mux.mux_args(ORIG, track, Path("/o/.x.part.mkv"), language="spa",
                       title="Spanish (SyncDub)") == [
         "-y", "-thread_queue_size", "512", "-i", "/in/film.mp4",
         "-thread_queue_size", "512", "-i", "/w/dub.ac3.mka",
@@ -51,7 +51,7 @@ def test_mux_args_copied_track_negative_delay_and_default():
     track = RenderedTrack(Path("/d/dub.avi"), "mp3", 2, -1.5, False, stream_index=1,
                           duration_s=98.25)
     orig = _info(_s(0, "video", "h264"), _s(1, "audio", "dts"))
-    assert M.mux_args(orig, track, Path("/o.mkv"), language="fre", title="French (SyncDub)",
+    assert mux.mux_args(orig, track, Path("/o.mkv"), language="fre", title="French (SyncDub)",
                       dub_default=True) == [
         "-y", "-thread_queue_size", "512", "-i", "/in/film.mp4", "-t", "98.250000",
         "-itsoffset", "-1.500000", "-thread_queue_size", "512", "-i", "/d/dub.avi", "-map", "0:0", "-map", "0:1", "-map", "1:1",
@@ -63,7 +63,7 @@ def test_mux_args_copied_track_negative_delay_and_default():
 
 def test_mux_args_positive_delay_has_no_output_seek():
     track = RenderedTrack(Path("d.mkv"), "aac", 2, 0.25, False, stream_index=1)
-    args = M.mux_args(_info(_s(0, "video", "h264")), track, Path("o.mkv"), language="spa",
+    args = mux.mux_args(_info(_s(0, "video", "h264")), track, Path("o.mkv"), language="spa",
                       title="t")
     assert args[:8] == ["-y", "-thread_queue_size", "512", "-i", "/in/film.mp4",
                         "-itsoffset", "0.250000", "-thread_queue_size"]
@@ -101,7 +101,7 @@ def _pcm_md5(path: Path, sel: str) -> str:
 
 def test_mux_keeps_everything(files, tmp_path):
     orig: MediaInfo = files["orig"]
-    out = M.mux(orig, files["track"], tmp_path / "Film.mkv", language="spa",
+    out = mux.mux(orig, files["track"], tmp_path / "Film.mkv", language="spa",
                 title="Spanish (SyncDub)")
     assert out == tmp_path / "Film.mkv" and out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Film.mkv"]      # no .part left
@@ -128,7 +128,7 @@ def test_mux_keeps_everything(files, tmp_path):
 
 def test_mux_mp4_converts_mov_text_and_dub_default(files, tmp_path):
     orig: MediaInfo = files["orig_mp4"]
-    out = M.mux(orig, files["track"], tmp_path / "film.mkv", language="spa",
+    out = mux.mux(orig, files["track"], tmp_path / "film.mkv", language="spa",
                 title="Spanish (SyncDub)", dub_default=True)
     info = ffprobe(out, "-show_streams", "-show_chapters")
     subs = [s for s in info["streams"] if s["codec_type"] == "subtitle"]
@@ -154,7 +154,7 @@ def _same_video_and_audio(orig: Path, out: Path) -> None:
 def test_precut_args():
     track = RenderedTrack(Path("/d.mkv"), "ac3", 2, -2.25, False, stream_index=3,
                           duration_s=60.0)
-    assert M.precut_args(track, Path("/o/.x.dub.part.mka")) == [
+    assert mux.precut_args(track, Path("/o/.x.dub.part.mka")) == [
         "-y", "-t", "60.000000", "-itsoffset", "-2.250000", "-i", "/d.mkv", "-map", "0:3",
         "-c", "copy", "-ss", "0", "-f", "matroska", "/o/.x.dub.part.mka"]
 
@@ -168,7 +168,7 @@ def test_mux_negative_offset_copy(files, tmp_path, name):
     dub = write_audio(tmp_path / "lead.mka", click_signal(4.0, [0.3, 1.5, 3.0]), "ac3",
                       tmp_path)
     track = RenderedTrack(dub, "ac3", 2, -0.75, False, duration_s=3.5)
-    out = M.mux(orig, track, tmp_path / "neg.mkv", language="spa", title="t")
+    out = mux.mux(orig, track, tmp_path / "neg.mkv", language="spa", title="t")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lead.mka", "neg.mkv"]
     _same_video_and_audio(orig.path, out)
     v0 = float(_packets(out, "v:0")[0][0]) - float(_packets(orig.path, "v:0")[0][0])
@@ -182,7 +182,7 @@ def test_mux_negative_offset_copy(files, tmp_path, name):
 
 def test_mux_progress(files, tmp_path):
     seen: list[float] = []
-    M.mux(files["orig"], files["track"], tmp_path / "p.mkv", language="spa", title="t",
+    mux.mux(files["orig"], files["track"], tmp_path / "p.mkv", language="spa", title="t",
           progress=seen.append)
     assert seen and max(seen) <= 1.0
 
@@ -193,7 +193,7 @@ def test_failed_mux_leaves_no_file(files, tmp_path):
     track = RenderedTrack(junk, "ac3", 2, 0.0, True)
     out = tmp_path / "out" / "film.mkv"
     with pytest.raises(MediaError):
-        M.mux(files["orig"], track, out, language="spa", title="t")
+        mux.mux(files["orig"], track, out, language="spa", title="t")
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 
@@ -204,7 +204,7 @@ def test_interrupted_mux_removes_temp(files, tmp_path, monkeypatch):
         Path(stages[-1][-1]).write_bytes(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(M, "run_ffmpeg_pipe", interrupted)
+    monkeypatch.setattr(mux, "run_ffmpeg_pipe", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        M.mux(files["orig"], files["track"], out, language="spa", title="t")
+        mux.mux(files["orig"], files["track"], out, language="spa", title="t")
     assert list(tmp_path.iterdir()) == []

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.services import features as F
+from app.services import features
 from app.services.align import align_envelopes
 from app.services.timemap import TimeMap
 
-RATE = F.FRAME_RATE          # 100 frames per second
+RATE = features.FRAME_RATE          # 100 frames per second
 TAU = 0.015                  # s: rise time of one onset bump
 BED_RATE = 4.0               # bed events per second
 SPEECH_RATE = 1.5            # dialogue events per second (different on each track)
