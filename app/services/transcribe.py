@@ -55,6 +55,16 @@ REGION_MERGE_GAP = 1.0
 #: Padding added around each requested region (s) so a phrase cut by the region edge
 #: is still heard whole.
 REGION_PAD = 0.5
+#: Decoding temperature, and the only one: the same audio gives the same transcript on a
+#: given machine. Whisper's default fallback (0.2, 0.4 ... 1.0 when a 30 s window's text
+#: is too repetitive or too unlikely) re-decodes by sampling, and CTranslate2's sampler
+#: cannot be made repeatable from here: its generator is thread_local in the model's
+#: worker threads, seeded once on first use, so `ctranslate2.set_random_seed` before a
+#: decode does not reset it (each call draws on from where the last one stopped);
+#: openai-whisper samples with torch's global generator. Such windows are garbled speech,
+#: where a sample is a guess (now and then a luckier one, never a repeatable one); the
+#: greedy text is kept instead (or dropped as silence by the no-speech test, as before).
+TEMPERATURE = 0.0
 
 Region = tuple[float, float]
 FractionCallback = Callable[[float], None]
@@ -378,7 +388,8 @@ class _WhisperBackend:
 
 
 class FasterWhisperTranscriber(_WhisperBackend):
-    """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set."""
+    """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set;
+    never sampled (TEMPERATURE), so repeatable."""
 
     backend = "faster-whisper"
     label = "faster-whisper"
@@ -409,7 +420,7 @@ class FasterWhisperTranscriber(_WhisperBackend):
     def _chunk(self, model, chunk, offset, lang, cb):
         seg_iter, info = model.transcribe(
             chunk, language=lang, beam_size=self.beam_size, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False)
+            word_timestamps=True, condition_on_previous_text=False, temperature=TEMPERATURE)
         out = []
         for s in seg_iter:  # a stream: report segment end / duration
             words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word.strip(),
@@ -464,7 +475,7 @@ class OpenAIWhisperTranscriber(_WhisperBackend):
     def _chunk(self, model, chunk, offset, lang, cb):
         res = model.transcribe(chunk, language=lang, word_timestamps=True,
                                fp16=self.device == "cuda", verbose=None,
-                               condition_on_previous_text=False,
+                               condition_on_previous_text=False, temperature=TEMPERATURE,
                                beam_size=self.beam_size if self.beam_size > 1 else None)
         out = []
         for s in res.get("segments", []):
