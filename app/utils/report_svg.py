@@ -122,19 +122,30 @@ def _grid(plot: _Plot) -> list[str]:
     out = []
     for t in _ticks(plot.y0, plot.y1, 5):
         y = plot.sy(t)
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-                   f'stroke="#e9ecef"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#495057">'
-                   f'{_fmt_off(t, plot.y1 - plot.y0)}</text>')
+        out += _grid_line((LEFT, W - RIGHT, y, y), "#e9ecef", (LEFT - 6, y + 4), "end",
+                          _fmt_off(t, plot.y1 - plot.y0))
     for t in _ticks(plot.x0, plot.x1, 8):
         x = plot.sx(t)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot.height}" '
-                   f'stroke="#f1f3f5"/>')
-        out.append(f'<text x="{x:.1f}" y="{TOP + plot.height + 16}" text-anchor="middle" '
-                   f'fill="#495057">{_fmt_time(t)}</text>')
+        out += _grid_line((x, x, TOP, TOP + plot.height), "#f1f3f5",
+                          (x, TOP + plot.height + 16), "middle", _fmt_time(t))
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot.width}" height="{plot.height}" '
                f'fill="none" stroke="#adb5bd"/>')
     return out
+
+
+def _grid_line(xy: tuple[float, float, float, float], stroke: str,
+               at: tuple[float, float], anchor: str, label: str) -> list[str]:
+    """One grid line (x1, x2, y1, y2 in px) and its label at `at`."""
+    x1, x2, y1, y2 = xy
+    return [f'<line x1="{_px(x1)}" x2="{_px(x2)}" y1="{_px(y1)}" y2="{_px(y2)}" '
+            f'stroke="{stroke}"/>',
+            f'<text x="{_px(at[0])}" y="{_px(at[1])}" text-anchor="{anchor}" '
+            f'fill="#495057">{label}</text>']
+
+
+def _px(v: float) -> str:
+    """An SVG coordinate as the plot writes it: integers as they are, others to 0.1 px."""
+    return str(v) if isinstance(v, int) else f"{v:.1f}"
 
 
 def _legend(labels: dict[str, str], pts: list[tuple[float, float, str]], has_segs: bool,
