@@ -55,16 +55,22 @@ REGION_MERGE_GAP = 1.0
 #: Padding added around each requested region (s) so a phrase cut by the region edge
 #: is still heard whole.
 REGION_PAD = 0.5
-#: Decoding temperature, and the only one: the same audio gives the same transcript on a
-#: given machine. Whisper's default fallback (0.2, 0.4 ... 1.0 when a 30 s window's text
-#: is too repetitive or too unlikely) re-decodes by sampling, and CTranslate2's sampler
-#: cannot be made repeatable from here: its generator is thread_local in the model's
-#: worker threads, seeded once on first use, so `ctranslate2.set_random_seed` before a
-#: decode does not reset it (each call draws on from where the last one stopped);
-#: openai-whisper samples with torch's global generator. Such windows are garbled speech,
-#: where a sample is a guess (now and then a luckier one, never a repeatable one); the
-#: greedy text is kept instead (or dropped as silence by the no-speech test, as before).
-TEMPERATURE = 0.0
+#: Whisper's fallback, made repeatable. When a 30 s window's text is too repetitive (gzip
+#: ratio > 2.4: a loop) or too unlikely (mean log-probability < -1), faster-whisper decodes
+#: it again at each further temperature of its list and keeps the first text that passes
+#: (else the likeliest one that is not a loop). It decodes those by sampling, with
+#: CTranslate2's generator, and that cannot be made repeatable from here: the generator is
+#: thread_local in the model's worker threads and seeded once, on first use, so
+#: `ctranslate2.set_random_seed` before a decode does not reset it (each call draws on
+#: from where the last one stopped); the same audio came out differently from one run to
+#: the next. So the temperatures are only the steps of that ladder: a decode asked at
+#: TEMPERATURES[k] > 0 runs FALLBACK_DECODES[k - 1] instead (`_NoSampling`), deterministic
+#: decodes that break loops. Windows whose greedy text passes (nearly all) are unchanged.
+TEMPERATURES = (0.0, 0.2, 0.4)
+FALLBACK_DECODES: tuple[dict, ...] = (
+    {"beam_size": 5, "patience": 1.0},
+    {"beam_size": 5, "patience": 1.0, "no_repeat_ngram_size": 3, "repetition_penalty": 1.2},
+)
 
 Region = tuple[float, float]
 FractionCallback = Callable[[float], None]
@@ -387,9 +393,31 @@ class _WhisperBackend:
         return out
 
 
+class _NoSampling:
+    """Stands for faster-whisper's CTranslate2 Whisper model (`WhisperModel.model`): a
+    decode asked at a sampling temperature (the fallback) runs the matching deterministic
+    FALLBACK_DECODES entry instead; everything else passes through."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def generate(self, *args, **kw):
+        temperature = kw.pop("sampling_temperature", 0.0)
+        if temperature > 0:
+            kw.pop("num_hypotheses", None)
+            kw.pop("sampling_topk", None)
+            step = min(range(1, len(TEMPERATURES)),
+                       key=lambda k: abs(TEMPERATURES[k] - temperature))
+            kw.update(FALLBACK_DECODES[step - 1])
+        return self._model.generate(*args, **kw)
+
+
 class FasterWhisperTranscriber(_WhisperBackend):
     """faster-whisper (CTranslate2): VAD on, word timestamps, greedy unless a beam is set;
-    never sampled (TEMPERATURE), so repeatable."""
+    never sampled (TEMPERATURES), so repeatable."""
 
     backend = "faster-whisper"
     label = "faster-whisper"
@@ -413,6 +441,7 @@ class FasterWhisperTranscriber(_WhisperBackend):
             else:
                 self._model = WhisperModel(str(ct2_model_dir(self.models_dir, self.model_name)),
                                            **kw)
+            self._model.model = _NoSampling(self._model.model)
             logger.info("loaded Whisper %s on %s (%s) in %.1f s", self.model_name, self.device,
                         kw["compute_type"], time.monotonic() - t0)
             return self._model
@@ -420,7 +449,7 @@ class FasterWhisperTranscriber(_WhisperBackend):
     def _chunk(self, model, chunk, offset, lang, cb):
         seg_iter, info = model.transcribe(
             chunk, language=lang, beam_size=self.beam_size, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False, temperature=TEMPERATURE)
+            word_timestamps=True, condition_on_previous_text=False, temperature=list(TEMPERATURES))
         out = []
         for s in seg_iter:  # a stream: report segment end / duration
             words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word.strip(),
@@ -475,7 +504,7 @@ class OpenAIWhisperTranscriber(_WhisperBackend):
     def _chunk(self, model, chunk, offset, lang, cb):
         res = model.transcribe(chunk, language=lang, word_timestamps=True,
                                fp16=self.device == "cuda", verbose=None,
-                               condition_on_previous_text=False, temperature=TEMPERATURE,
+                               condition_on_previous_text=False, temperature=0.0,  # no sampling
                                beam_size=self.beam_size if self.beam_size > 1 else None)
         out = []
         for s in res.get("segments", []):
