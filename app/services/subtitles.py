@@ -1,0 +1,282 @@
+"""Text subtitles re-timed through the time map (issue 12, part 3: the re-timing core).
+
+A cue is a pysubs2 `SSAEvent` with `start`/`end` in integer milliseconds on the DUB
+timeline, end exclusive. The map (app.services.timemap) sends a dub time to an original
+time inside a segment: ``orig_t = orig_start + (dub_t - dub_start) * speed`` (seconds;
+speed > 1 = the dub runs faster, so a cue lasts `speed` times longer on the original).
+
+Rules, per cue (`retime_events`):
+- the dub interval [start, end) is intersected with every segment's [dub_start, dub_end);
+- the cue goes with the segment holding the larger part of it ("kept on its longer side";
+  a tie goes to the earlier segment); the part outside that segment is cut off (the cue is
+  clipped to the segment), then start and end are both mapped through it, so the cue moves
+  by the segment's offset and its duration scales by its speed;
+- a cue with no overlap with any segment (inside an insert, or the dub's lead-in) is
+  dropped, and so is one whose mapped interval rounds to zero length or lies wholly before
+  0 on the original; one starting before 0 is clipped there;
+- order and every other field (style, text and its override tags, layer, margins, name,
+  effect) are kept. Comment events are passed through untouched: they are never shown.
+
+Not done here: timed override tags inside the text (``\\k`` karaoke, ``\\t``, ``\\move``,
+``\\fad``) are relative to the line's start and keep their values, so on a PAL map a
+karaoke line's syllables end ~4 % before the (longer) line does.
+
+`retime_file` is the I/O twin (read with an encoding fallback, write to a temporary name
+and rename, same format out as in, always UTF-8 as Matroska wants); `find_sidecar_subtitles`
+lists the subtitle files beside a dub with the same stem and reads their language tags.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import babelfish
+import pysubs2
+from pysubs2 import SSAEvent, SSAFile
+
+from app.errors import InputError
+from app.services.speech import MACROLANGUAGE_TAGS, UNKNOWN_TAG, iso639_2
+from app.services.timemap import Segment, TimeMap
+
+logger = logging.getLogger(__name__)
+
+#: Encodings tried in order. UTF-8 (with or without a byte-order mark) first; then
+#: Windows-1252, what most DVD-era Western European SubRip files are; Latin-1 last, which
+#: decodes any byte (cp1252 leaves five bytes undefined), so reading never fails on
+#: encoding alone. UTF-16 is chosen only by its byte-order mark.
+ENCODINGS: tuple[str, ...] = ("utf-8-sig", "cp1252", "latin-1")
+#: Sidecar extensions -> pysubs2 format names (text formats that need no frame rate).
+SIDECAR_FORMATS: dict[str, str] = {".srt": "srt", ".ass": "ass", ".ssa": "ssa",
+                                   ".vtt": "vtt"}
+#: Name tokens that mark a kind of track, not a language ("Film.forced.es.srt",
+#: "Film.en.sdh.srt"). "hi" (hearing impaired) is also Hindi's ISO 639-1 code: it is read
+#: as a flag only when another token of the name gives the language.
+FORCED_TOKENS = frozenset({"forced", "foreign"})
+HEARING_IMPAIRED_TOKENS = frozenset({"sdh", "cc", "hi"})
+OTHER_FLAG_TOKENS = frozenset({"default", "full", "signs", "songs"})
+
+
+# --------------------------------------------------------------------------- pure core
+@dataclass
+class RetimeResult:
+    """Re-timed cues and what happened to them, for the report.
+
+    `kept`: events out (cues moved + comments passed through); `moved`: cues re-timed
+    through a segment; `clipped`: of those, the cues cut short at a segment edge (or at 0
+    on the original); `dropped`: cues left out (in an insert, or zero length once mapped).
+    """
+
+    events: list[SSAEvent] = field(default_factory=list)
+    kept: int = 0
+    moved: int = 0
+    clipped: int = 0
+    dropped: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"kept": self.kept, "moved": self.moved, "clipped": self.clipped,
+                "dropped": self.dropped}
+
+
+def _overlap_ms(start: int, end: int, seg: Segment) -> float:
+    """Milliseconds of the dub interval [start, end) that `seg` covers (0 when none)."""
+    return max(0.0, min(end, seg.dub_end * 1000.0) - max(start, seg.dub_start * 1000.0))
+
+
+def holding_segment(start: int, end: int, tmap: TimeMap) -> Segment | None:
+    """The segment holding the larger part of the dub interval [start, end) (ms); the
+    earlier one on a tie; None when no segment overlaps it."""
+    best, best_ms = None, 0.0
+    for seg in tmap.segments:
+        ms = _overlap_ms(start, end, seg)
+        if ms > best_ms:
+            best, best_ms = seg, ms
+    return best
+
+
+def retime_interval(start: int, end: int, tmap: TimeMap) -> tuple[int, int, bool] | None:
+    """Dub interval [start, end) in ms -> (orig_start, orig_end, clipped) in ms on the
+    original timeline, or None when it is dropped (no segment overlaps it, or it maps to
+    zero length or wholly before 0). `clipped`: part of it was cut off."""
+    seg = holding_segment(start, end, tmap)
+    if seg is None:
+        return None
+    lo = max(float(start), seg.dub_start * 1000.0)
+    hi = min(float(end), seg.dub_end * 1000.0)
+    clipped = lo > start or hi < end
+    o_lo = seg.to_original(lo / 1000.0) * 1000.0
+    o_hi = seg.to_original(hi / 1000.0) * 1000.0
+    if o_lo < 0.0:
+        o_lo, clipped = 0.0, True
+    new_start, new_end = round(o_lo), round(o_hi)
+    if new_end <= new_start:
+        return None
+    return new_start, new_end, clipped
+
+
+def retime_events(events: Iterable[SSAEvent], tmap: TimeMap) -> RetimeResult:
+    """Cues on the dub timeline -> cues on the original's (see the module's rules).
+
+    The input events are not changed: each kept cue is a copy with new `start`/`end`
+    (integer ms). Comment events are passed through as they are.
+    """
+    out = RetimeResult()
+    for ev in events:
+        if ev.is_comment:
+            out.events.append(ev.copy())
+            continue
+        placed = retime_interval(ev.start, ev.end, tmap) if ev.end > ev.start else None
+        if placed is None:
+            out.dropped += 1
+            continue
+        new = ev.copy()
+        new.start, new.end, clipped = placed
+        out.events.append(new)
+        out.moved += 1
+        out.clipped += clipped
+    out.kept = len(out.events)
+    return out
+
+
+# --------------------------------------------------------------------------- files
+def decode_subtitle_bytes(data: bytes) -> str:
+    """Text of a subtitle file: UTF-16 by its byte-order mark, else the first of
+    ENCODINGS that decodes it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    for enc in ENCODINGS:
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any byte")  # pragma: no cover
+
+
+def read_subtitles(src: Path, fmt: str | None = None) -> SSAFile:
+    """Parse a text subtitle file. `fmt`: a pysubs2 format name ("srt", "ass", "ssa",
+    "vtt"...), None = detected from the content. Raises InputError when it cannot."""
+    try:
+        text = decode_subtitle_bytes(Path(src).read_bytes())
+    except OSError as e:
+        raise InputError(f"Cannot read the subtitle file {src}: {e.strerror or e}.") from e
+    try:
+        return SSAFile.from_string(text, format_=fmt)
+    except (pysubs2.Pysubs2Error, ValueError) as e:
+        raise InputError(f"{src} is not a subtitle file SyncDub can read ({e}); text "
+                         "formats are SubRip, ASS/SSA and WebVTT.") from e
+
+
+def write_atomic(dst: Path, text: str) -> None:
+    """Write `text` as UTF-8 to a temporary file beside `dst`, then rename it to `dst`:
+    never a half-written file under the final name (an old `dst` stays as it was if
+    anything fails)."""
+    dst = Path(dst)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def retime_file(src: Path, dst: Path, tmap: TimeMap, fmt: str | None = None) -> RetimeResult:
+    """Re-time the subtitle file `src` through `tmap` into `dst` (I/O twin of
+    `retime_events`). `fmt`: the pysubs2 format of `src`, None = detected from the
+    content; `dst` gets the same format (SubRip stays SubRip, ASS keeps its [Script Info]
+    and [V4+ Styles]), written in UTF-8."""
+    subs = read_subtitles(src, fmt)
+    out_fmt = fmt or subs.format or "srt"
+    result = retime_events(subs.events, tmap)
+    subs.events = result.events
+    write_atomic(dst, subs.to_string(out_fmt))
+    logger.info("subtitles %s -> %s: %s", src, dst, result.counts())
+    return result
+
+
+# --------------------------------------------------------------------------- sidecars
+@dataclass(frozen=True)
+class Sidecar:
+    """A subtitle file beside the dub: `language` is an ISO 639-2/B tag as Matroska
+    wants ("spa", "fre"), "und" when the name gives none."""
+
+    path: Path
+    format: str
+    language: str = UNKNOWN_TAG
+    forced: bool = False
+    hearing_impaired: bool = False
+
+
+def language_tag(token: str) -> str:
+    """ISO 639-2/B tag of a language token in a file name: ISO 639-1 ("es"), 639-2/B or /T
+    ("spa", "fre", "fra"), an IETF tag ("pt-BR", "es-419") or an English name ("Spanish");
+    "und" when it is none of these or names no language ("und", "zxx")."""
+    code = token.strip().lower()
+    if "-" in code or "_" in code:
+        code = code.replace("_", "-").split("-")[0]
+    if len(code) == 2:
+        return iso639_2(code)
+    lang = None
+    parsers = (babelfish.Language.fromalpha3b, babelfish.Language) if len(code) == 3 \
+        else (babelfish.Language.fromname,)
+    for parse in parsers:
+        try:
+            lang = parse(code if len(code) == 3 else code.capitalize())
+            break
+        except (babelfish.Error, ValueError, KeyError):
+            continue
+    if lang is None or lang.scope == "special":
+        return UNKNOWN_TAG
+    if lang.alpha3 in MACROLANGUAGE_TAGS:
+        return MACROLANGUAGE_TAGS[lang.alpha3]
+    try:
+        return lang.alpha3b
+    except babelfish.Error:         # an ISO 639-3 language with no 639-2 code
+        return UNKNOWN_TAG
+
+
+def sidecar_from_tokens(path: Path, fmt: str, tokens: Sequence[str]) -> Sidecar:
+    """Read the dot-separated tokens between the dub's stem and the extension
+    (["forced", "es"]): flags, and the language from the last token that names one."""
+    low = [t.lower() for t in tokens if t]
+    forced = any(t in FORCED_TOKENS for t in low)
+    language = UNKNOWN_TAG
+    for t in reversed(low):
+        if t in FORCED_TOKENS or t in OTHER_FLAG_TOKENS or (
+                t in HEARING_IMPAIRED_TOKENS and t != "hi"):
+            continue
+        if t == "hi" and any(language_tag(o) != UNKNOWN_TAG for o in low if o != "hi"):
+            continue
+        tag = language_tag(t)
+        if tag != UNKNOWN_TAG:
+            language = tag
+            break
+    hearing = any(t in HEARING_IMPAIRED_TOKENS for t in low
+                  if not (t == "hi" and language == "hin"))
+    return Sidecar(Path(path), fmt, language, forced, hearing)
+
+
+def find_sidecar_subtitles(dub: Path) -> list[Sidecar]:
+    """Subtitle files in the dub's folder named like it ("Film.mkv" -> "Film.srt",
+    "Film.es.srt", "Film.spa.ass", "Film.forced.es.srt"...), sorted by name. The stem is
+    matched without regard to case; only text formats (SIDECAR_FORMATS) are listed."""
+    dub = Path(dub)
+    prefix = dub.stem.casefold() + "."
+    found = []
+    try:
+        entries = sorted(dub.parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        fmt = SIDECAR_FORMATS.get(p.suffix.lower())
+        if fmt is None or p == dub or not p.is_file():
+            continue
+        name = p.name[:-len(p.suffix)]
+        if not (name + ".").casefold().startswith(prefix):
+            continue
+        found.append(sidecar_from_tokens(p, fmt, name[len(prefix):].split(".")))
+    return found
