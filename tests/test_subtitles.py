@@ -218,6 +218,17 @@ def test_unreadable_subtitle_is_an_input_error(tmp_path):
 SRT = "1\n00:00:10,000 --> 00:00:12,000\nHola\n\n"
 
 
+def test_written_file_has_the_usual_permissions(tmp_path):
+    src, dst = tmp_path / "Film.srt", tmp_path / "out.srt"
+    src.write_text(SRT, encoding="utf-8")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    retime_file(src, dst, pal_map())
+    assert dst.stat().st_mode == plain.stat().st_mode       # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Film.srt", "out.srt",
+                                                          "plain.txt"]
+
+
 def test_write_fails_in_unwritable_folder_leaves_nothing(tmp_path):
     src = tmp_path / "Film.srt"
     src.write_text(SRT, encoding="utf-8")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -170,17 +170,21 @@ def read_subtitles(src: Path, fmt: str | None = None) -> SSAFile:
 
 
 def write_atomic(dst: Path, text: str) -> None:
-    """Write `text` as UTF-8 to a temporary file beside `dst`, then rename it to `dst`:
-    never a half-written file under the final name (an old `dst` stays as it was if
-    anything fails)."""
+    """Write `text` as UTF-8 to a temporary file beside `dst` (".NAME.<random>.part"),
+    flush it to disk, then rename it to `dst`: never a half-written file under the final
+    name (an old `dst` stays as it was if anything fails). The file gets the usual
+    permissions (0666 less the umask), like any file the user's programs write."""
     dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:12]}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
