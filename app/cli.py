@@ -1,23 +1,29 @@
-"""Command line: `python -m app sync|analyze ...` (also `./start.sh cli ...`).
+"""Command line: `python -m app sync|analyze|batch ...` (also `./start.sh cli ...`).
 
 Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream, silent
-audio, an output or report folder that cannot be written...);
+audio, an output or report folder that cannot be written...; for `batch`: a folder that
+does not exist or holds no media, no episode paired, or a batch run without --dry-run,
+which is not built yet);
 3 refused: the files do not seem to be the same film (nothing written);
 4 other failure (ffmpeg, model); 130 interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app.errors import AlignmentError, InputError, SyncDubError
 from app.services.progress import Progress
 from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest
+
+if TYPE_CHECKING:
+    from app.services.pairing import Pairing
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
@@ -86,6 +92,20 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
     common(a)
     a.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    b = sub.add_parser("batch", help="pair a season's episodes with their dubs (--dry-run "
+                                     "only for now)",
+                       description="Pair each episode in ORIGINALS with its dub in DUBS, "
+                                   "from the file names (then durations), and list the "
+                                   "pairing. Only --dry-run is built so far: running the "
+                                   "batch itself is still to come.")
+    b.add_argument("originals", type=Path, help="folder of the original episodes")
+    b.add_argument("dubs", type=Path, help="folder of the dubbed episodes")
+    b.add_argument("-o", "--output-dir", type=Path, dest="output_dir",
+                   help="folder for the synced episodes (for the batch run, still to come)")
+    b.add_argument("--dry-run", action="store_true", dest="dry_run",
+                   help="list the proposed pairing and exit (the only mode built so far)")
+    b.add_argument("--json", action="store_true", help="print the pairing as JSON")
+    b.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return ap
 
 
@@ -113,10 +133,85 @@ def _print_map(report: SyncReport, out: TextIO | None = None) -> None:
         print(f"warning    {r}", file=out)
 
 
+def _print_pairing(pairing: Pairing, out: TextIO | None = None) -> None:
+    """The pairing in words: pairs (and how), unpaired files, ambiguous files."""
+    out = out or sys.stdout
+    print(f"pairs ({len(pairing.pairs)})", file=out)
+    for p in pairing.pairs:
+        print(f"  {p.how:<8}  {p.original.name}  <-  {p.dub.name}  ({p.reason})", file=out)
+    for title, items in (("unpaired originals", pairing.unpaired_originals),
+                         ("unpaired dubs", pairing.unpaired_dubs)):
+        print(f"{title} ({len(items)})", file=out)
+        for u in items:
+            print(f"  {u.path.name}: {u.reason}", file=out)
+    print(f"ambiguous ({len(pairing.ambiguous)})", file=out)
+    for a in pairing.ambiguous:
+        cands = ", ".join(c.name for c in a.candidates) or "nothing on the other side"
+        print(f"  {a.path.name} -> {cands}: {a.reason}", file=out)
+
+
+def _pairing_json(pairing: Pairing) -> str:
+    return json.dumps(asdict(pairing), default=str, indent=2, ensure_ascii=False)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """`batch --dry-run`: list the pairing. Durations are probed (ffprobe) only for the
+    files the names leave unpaired."""
+    from app.services.media import probe
+    from app.services.pairing import media_files, pair_episodes
+    from config import ConfigError, load_settings
+    try:
+        allowed = load_settings().allowed_extensions
+    except ConfigError as e:
+        print(f"error: configuration: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    if not args.dry_run:
+        print("error: running a batch is not built yet; use --dry-run to see the pairing, "
+              "then sync each pair with `python -m app sync`", file=sys.stderr)
+        return EXIT_INPUT
+    files = {}
+    for role, folder in (("originals", args.originals), ("dubs", args.dubs)):
+        if not folder.is_dir():
+            print(f"error: the {role} folder {folder} does not exist or is not a folder; "
+                  "give the folder that holds the episodes", file=sys.stderr)
+            return EXIT_INPUT
+        files[role] = media_files(folder, allowed)
+        if not files[role]:
+            print(f"error: no video or audio files in the {role} folder {folder} (accepted: "
+                  f"{', '.join(sorted(allowed))}); nothing to pair", file=sys.stderr)
+            return EXIT_INPUT
+    if args.originals.resolve() == args.dubs.resolve():
+        print("error: the originals and the dubs are the same folder; give two folders",
+              file=sys.stderr)
+        return EXIT_INPUT
+    pairing = pair_episodes(files["originals"], files["dubs"])
+    left = [u.path for u in pairing.unpaired_originals + pairing.unpaired_dubs]
+    if left:
+        durations = {}
+        for path in left:
+            try:
+                durations[path] = probe(path).duration
+            except SyncDubError as e:      # not media, empty...: stays unpaired, says why
+                logging.getLogger(__name__).warning("no duration for %s: %s", path.name, e)
+        if durations:
+            pairing = pair_episodes(files["originals"], files["dubs"], durations)
+    if args.json:
+        print(_pairing_json(pairing))
+    else:
+        _print_pairing(pairing)
+    if not pairing.pairs:
+        print("error: no episode could be paired (see the reasons above); rename the "
+              "files so their names carry the episode numbers", file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "batch":
+        return _batch(args)
     from config import ConfigError, load_settings
     try:
         settings = load_settings().engine
