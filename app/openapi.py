@@ -124,7 +124,17 @@ SCHEMAS: dict[str, Any] = {
                     "description": "wall seconds per stage"},
         "render": {"type": "object", "properties": {"reencoded": {"type": "boolean"},
                                                     "codec": {"type": "string"}}},
-        "speech_probe": {"type": "object"}}},
+        "speech_probe": {"type": "object"},
+        "subtitles": {"type": "array", "nullable": True, "items": {
+            "type": "object", "properties": {
+                "source": {"type": "string"}, "origin": {"type": "string"},
+                "format": {"type": "string"}, "language": {"type": "string"},
+                "forced": {"type": "boolean"}, "hearing_impaired": {"type": "boolean"},
+                "kept": {"type": "integer"}, "moved": {"type": "integer"},
+                "clipped": {"type": "integer"}, "dropped": {"type": "integer"},
+                "error": {"type": "string", "nullable": True}}},
+            "description": "the dub's subtitle files re-timed into the MKV (written files "
+                           "with subtitles only); error: why one was skipped"}}},
     "Interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
 }
 

@@ -2,16 +2,18 @@
 
 Video, every audio stream (bit-exact), subtitles (converted to SRT where Matroska cannot
 hold the codec, e.g. mov_text), attachments, chapters and global metadata come from the
-original; the dub track is appended as the last audio stream with its language and title.
-Written under a temporary name beside the output and renamed only when ffmpeg succeeded.
+original; the dub track is appended as the last audio stream with its language and title,
+and the dub's text subtitles, already re-timed onto the original's timeline
+(app.services.subtitles), after the original's subtitle streams. Written under a
+temporary name beside the output and renamed only when ffmpeg succeeded.
 """
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from app.services.media import (MediaInfo, StreamInfo, ff_path, run_ffmpeg, run_ffmpeg_pipe,
                                 run_ffprobe)
@@ -29,6 +31,26 @@ TEXT_SUBTITLES = {"mov_text", "microdvd", "subviewer", "subviewer1", "sami", "re
 _COVER_CODECS = {"mjpeg", "png", "bmp", "gif"}
 #: packets queued per input while muxing
 THREAD_QUEUE = 512
+
+
+@dataclass(frozen=True)
+class AddedSubtitle:
+    """A text subtitle file (SubRip, ASS/SSA or WebVTT, on the original's timeline) muxed
+    as a subtitle stream, codec copied: Matroska holds all four as they are.
+    `language`: ISO 639-2 tag; `title`: the track title ("Spanish (SyncDub)")."""
+
+    path: Path
+    language: str
+    title: str
+    forced: bool = False
+    hearing_impaired: bool = False
+
+    @property
+    def disposition(self) -> str:
+        """ffmpeg's -disposition value: the flags set, "0" for none (never default)."""
+        flags = [name for name, on in (("forced", self.forced),
+                                       ("hearing_impaired", self.hearing_impaired)) if on]
+        return "+".join(flags) or "0"
 
 
 def temp_path(out_path: Path) -> Path:
@@ -62,11 +84,14 @@ def _kept_streams(original: MediaInfo) -> tuple[list[StreamInfo], dict[int, str]
 
 
 def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
-             title: str, dub_default: bool = False, piped: bool = False) -> list[str]:
+             title: str, dub_default: bool = False, piped: bool = False,
+             subtitles: Sequence[AddedSubtitle] = ()) -> list[str]:
     """ffmpeg argv (without the program) writing the output MKV to `out_path`.
 
     `piped`: the track arrives as Matroska on stdin (a render streamed into the mux)
-    instead of from `track.path`.
+    instead of from `track.path`. `subtitles`: files added as subtitle streams after the
+    original's (inputs 2, 3...), codec copied, with their language, title and flags; none
+    leaves the argv as it always was.
 
     The dub input is shifted by `track.delay_s` (-itsoffset) when not zero and cut at
     `track.duration_s` (input -t, on the output timeline); a negative delay adds output
@@ -85,9 +110,13 @@ def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, langu
     if abs(track.delay_s) > 5e-7:
         args += ["-itsoffset", f"{track.delay_s:.6f}"]
     args += [*q, *(["-f", "matroska", "-i", "pipe:0"] if piped else ["-i", ff_path(track.path)])]
+    for sub in subtitles:
+        args += ["-i", ff_path(sub.path)]
     for s in kept:
         args += ["-map", f"0:{s.index}"]
     args += ["-map", f"1:{track.stream_index}"]
+    for i in range(len(subtitles)):
+        args += ["-map", f"{2 + i}:0"]
     args += ["-map_metadata", "0", "-map_chapters", "0", "-c", "copy"]
     for n, codec in sorted(convert.items()):
         args += [f"-c:s:{n}", codec]
@@ -100,6 +129,12 @@ def mux_args(original: MediaInfo, track: RenderedTrack, out_path: Path, *, langu
     else:
         args += [f"-disposition:{dub}", "0"]
     args += [f"-metadata:s:{dub}", f"language={language}", f"-metadata:s:{dub}", f"title={title}"]
+    n_sub = sum(1 for s in kept if s.kind == "subtitle")
+    for i, sub in enumerate(subtitles):
+        k = f"s:{n_sub + i}"
+        args += [f"-disposition:{k}", sub.disposition,
+                 f"-metadata:s:{k}", f"language={sub.language}",
+                 f"-metadata:s:{k}", f"title={sub.title}"]
     if track.delay_s < -5e-7:
         args += ["-ss", "0"]
     return args + ["-f", "matroska", ff_path(out_path)]
@@ -138,11 +173,13 @@ def _first_pts(path: Path, packets: int = 64) -> list[float]:
 def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: str,
         title: str, dub_default: bool = False,
         progress: Callable[[float], None] | None = None,
-        source: list[list[str]] | None = None) -> Path:
+        source: list[list[str]] | None = None,
+        subtitles: Sequence[AddedSubtitle] = ()) -> Path:
     """Write the synced MKV to `out_path` (replacing it); return `out_path`.
 
     `language`: ISO 639-2 code of the dub ("spa"); `title`: its track title
-    ("Spanish (SyncDub)"). `source`: ffmpeg argvs run piped together whose last writes
+    ("Spanish (SyncDub)"). `subtitles`: re-timed text subtitle files added as streams
+    (`mux_args`). `source`: ffmpeg argvs run piped together whose last writes
     the track as Matroska to stdout (render.RenderPlan.stages(to_pipe=True)): the mux then
     reads the track as it is encoded, on the other core, with no intermediate file (a
     2-hour film: 17 -> 14.7 s for render + mux). Nothing is left under `out_path` or the
@@ -165,7 +202,7 @@ def mux(original: MediaInfo, track: RenderedTrack, out_path: Path, *, language: 
             track = replace(track, path=cut, stream_index=0, delay_s=stream_start(cut),
                             duration_s=None)
         args = mux_args(original, track, tmp, language=language, title=title,
-                        dub_default=dub_default, piped=bool(source))
+                        dub_default=dub_default, piped=bool(source), subtitles=subtitles)
         run_ffmpeg_pipe(*(source or []), args, progress=progress, duration=original.duration)
         os.replace(tmp, out_path)
     except BaseException:

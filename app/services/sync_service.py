@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from app.errors import AlignmentError, InputError, MediaError, ModelError
-from app.services import evidence, features, media
+from app.services import evidence, features, media, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
 from app.services.envelope import track_envelope
@@ -31,9 +31,12 @@ from app.services.progress import Progress, Reporter
 from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
 from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages, Mode,
-                                RenderInfo, ReportStreams, SpeechResult, SyncReport,
-                                SyncRequest, SyncResult)
+                                RenderInfo, ReportStreams, SpeechResult, SubtitleInfo,
+                                SyncReport, SyncRequest, SyncResult)
 from config import EngineSettings
+
+if TYPE_CHECKING:
+    from app.services.mux import AddedSubtitle
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class RunOptions:
     mode: Mode
     gap_fill: GapFill
     write: bool                   # False: analyze only
+    dub_subs: tuple[subtitles.Sidecar, ...] = ()   # the request's subtitle files, read
 
 
 @dataclass(frozen=True)
@@ -267,8 +271,8 @@ def _run(req: SyncRequest, settings: EngineSettings,
                      langs, timer)
     _refuse_unless_accepted(final, report, speech_res is not None, settings, req.report_path)
     if write:
-        render = _render_mux(req, src, final.tmap, opts, langs, settings, rep, timer)
-        report = replace(report, output=str(Path(req.output)), render=render)
+        render, subs = _render_mux(req, src, final.tmap, opts, langs, settings, rep, timer)
+        report = replace(report, output=str(Path(req.output)), render=render, subtitles=subs)
     rep.update("report", 1.0, "done")
     report = replace(report, timings=timer.times)
     write_report(req.report_path, report)
@@ -278,8 +282,8 @@ def _run(req: SyncRequest, settings: EngineSettings,
 
 def _options(req: SyncRequest, settings: EngineSettings, write: bool) -> RunOptions:
     """The mode and gap fill (the request's, else the settings'), checked; where the
-    results go is checked first: a folder that cannot be written fails now, not after the
-    analysis."""
+    results go and the subtitle files given are checked first: a folder that cannot be
+    written or a subtitle file that cannot be read fails now, not after the analysis."""
     mode = (req.mode or settings.sync_mode or "auto").lower()
     gap_fill = (req.gap_fill or settings.gap_fill or "silence").lower()
     if mode not in MODES:
@@ -289,7 +293,29 @@ def _options(req: SyncRequest, settings: EngineSettings, write: bool) -> RunOpti
     for path, what in ((req.output if write else None, "output"), (req.report_path, "report")):
         if path is not None:
             media.check_writable_folder(Path(path), what)
-    return RunOptions(mode, gap_fill, write)  # type: ignore[arg-type]
+    dub_subs = tuple(given_subtitle(Path(p)) for p in req.dub_subs)
+    return RunOptions(mode, gap_fill, write, dub_subs)  # type: ignore[arg-type]
+
+
+def given_subtitle(path: Path) -> subtitles.Sidecar:
+    """A subtitle file given with the request, read once to check it: its format (from
+    the extension, else the content) and its language and flags from the name's dot
+    tokens after the first ("Film.es.srt", "subs.forced.spa.ass"; a one-token name is
+    read whole: "es.srt"). Raises InputError when it is missing, not a text subtitle file
+    SyncDub can read, or holds no cue."""
+    if not path.is_file():
+        raise InputError(f"subtitle file {path} does not exist or is not a file; give the "
+                         "path of a .srt, .ass, .ssa or .vtt file")
+    subs = subtitles.read_subtitles(path, subtitles.SIDECAR_FORMATS.get(path.suffix.lower()))
+    fmt = subtitles.SIDECAR_FORMATS.get(path.suffix.lower()) or subs.format
+    if fmt not in subtitles.SIDECAR_FORMATS.values():
+        raise InputError(f"{path} is a {fmt} subtitle file; SyncDub re-times SubRip, "
+                         "ASS/SSA and WebVTT files (convert it to SubRip first)")
+    if not any(not ev.is_comment for ev in subs.events):
+        raise InputError(f"no subtitle cue found in {path}; check that it is a {fmt} "
+                         "file in a text encoding")
+    tokens = path.stem.split(".")
+    return subtitles.sidecar_from_tokens(path, fmt, tokens[1:] if len(tokens) > 1 else tokens)
 
 
 def _probe(req: SyncRequest, write: bool, rep: Reporter, timer: _Timer) -> Sources:
@@ -583,10 +609,54 @@ def _refuse_unless_accepted(final: Judgement, report: SyncReport, speech_heard: 
            "speech if the music differs."), reasons=reasons, report=report)
 
 
+def _subtitle_sources(req: SyncRequest, opts: RunOptions
+                      ) -> list[tuple[subtitles.Sidecar, str]]:
+    """(file, origin) of the dub's subtitles to carry over: the files given, then the
+    sidecars beside the dub that were not given too."""
+    given = [(sc, "given") for sc in opts.dub_subs]
+    seen = {sc.path.resolve() for sc, _ in given}
+    return given + [(sc, "sidecar") for sc in subtitles.find_sidecar_subtitles(Path(req.dub))
+                    if sc.path.resolve() not in seen]
+
+
+def _retime_subtitles(sources: list[tuple[subtitles.Sidecar, str]], tmap: TimeMap,
+                      work: Path) -> tuple[list[SubtitleInfo], list[AddedSubtitle]]:
+    """Each subtitle file re-timed through the final map into `work`: (the report's
+    entries, the files to mux). A file that cannot be read, or none of whose cues lands
+    on the original's timeline, is skipped with its `error`: a subtitle file never fails
+    the sync."""
+    from app.services.mux import AddedSubtitle
+    infos: list[SubtitleInfo] = []
+    added: list[AddedSubtitle] = []
+    for i, (sc, origin) in enumerate(sources):
+        info = SubtitleInfo(source=str(sc.path), origin=origin, format=sc.format,
+                            language=sc.language, forced=sc.forced,
+                            hearing_impaired=sc.hearing_impaired)
+        dst = work / f"subtitle{i}.{sc.format}"
+        try:
+            res = subtitles.retime_file(sc.path, dst, tmap, sc.format)
+        except (InputError, OSError) as e:
+            logger.warning("subtitle file %s skipped: %s", sc.path, e)
+            infos.append(replace(info, error=str(e)))
+            continue
+        info = replace(info, **res.counts())
+        if res.moved == 0:
+            infos.append(replace(info, error="none of its cues plays on the original's "
+                                             "timeline (all in scenes the original lacks)"
+                                 if res.dropped else "no subtitle cue found in it"))
+            continue
+        infos.append(info)
+        added.append(AddedSubtitle(dst, sc.language, f"{language_name(sc.language)} (SyncDub)",
+                                   sc.forced, sc.hearing_impaired))
+    return infos, added
+
+
 def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
                 langs: Languages, settings: EngineSettings, rep: Reporter,
-                timer: _Timer) -> RenderInfo:
-    """The dub re-timed onto the original's timeline and muxed into `req.output`."""
+                timer: _Timer) -> tuple[RenderInfo, list[SubtitleInfo] | None]:
+    """The dub re-timed onto the original's timeline and muxed into `req.output`, with
+    the dub's subtitle files re-timed too: (how the track was written, the subtitle
+    files' entries, None when the dub has none)."""
     from app.services.mux import mux
     from app.services.render import plan_render, run_plan
     out = Path(req.output)  # type: ignore[arg-type]
@@ -596,7 +666,13 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
     title = req.title or f"{language_name(langs.dub)} (SyncDub)"
     orig = src.orig
+    sub_infos: list[SubtitleInfo] | None = None
     try:
+        added: list[AddedSubtitle] = []
+        sources = _subtitle_sources(req, opts)
+        if sources:
+            with timer.stage("subtitles"):
+                sub_infos, added = _retime_subtitles(sources, tmap, work)
         plan = plan_render(src.dub, src.dub_stream, tmap, work, gap_fill=opts.gap_fill,
                            original=orig, orig_stream=src.orig_stream)
         track = plan.track
@@ -608,7 +684,7 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
                 rep.update("render", 0.0, msg)
                 mux(orig, track, out, language=langs.dub, title=title,
                     source=plan.stages(to_pipe=True),
-                    progress=rep.stage_callback("render", msg))
+                    progress=rep.stage_callback("render", msg), subtitles=added)
                 rep.update("mux", 1.0, msg)
         else:
             if plan.producer is not None:       # FLAC: the whole file first
@@ -622,10 +698,10 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
             with timer.stage("mux"):
                 rep.update("mux", 0.0, "writing the MKV")
                 mux(orig, track, out, language=langs.dub, title=title,
-                    progress=rep.stage_callback("mux", "writing the MKV"))
+                    progress=rep.stage_callback("mux", "writing the MKV"), subtitles=added)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return RenderInfo(reencoded=track.reencoded, codec=track.codec)
+    return RenderInfo(reencoded=track.reencoded, codec=track.codec), sub_infos
 
 
 def write_report(path: Path | None, report: SyncReport) -> None:

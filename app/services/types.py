@@ -73,6 +73,9 @@ class SyncRequest:
     orig_audio_track: int | None = None   # N-th audio stream (0-based) of each file
     dub_audio_track: int | None = None
     title: str | None = None              # dub track title; default "<Language> (SyncDub)"
+    # Text subtitle files of the dub (SubRip, ASS/SSA, WebVTT) re-timed and muxed, besides
+    # the sidecars found beside the dub (subtitles.find_sidecar_subtitles).
+    dub_subs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,28 @@ class RenderInfo:
     codec: str
 
 
+@dataclass(frozen=True)
+class SubtitleInfo:
+    """A subtitle file of the dub re-timed into the MKV (or skipped: `error` says why).
+
+    `source`: the file; `origin`: "sidecar" (found beside the dub) or "given" (dub_subs);
+    `format`: pysubs2's name ("srt", "ass", "ssa", "vtt"); `language`: ISO 639-2 ("und"
+    when its name gives none); the counts are subtitles.RetimeResult's (all 0 when
+    skipped)."""
+
+    source: str
+    origin: str
+    format: str
+    language: str
+    forced: bool = False
+    hearing_impaired: bool = False
+    kept: int = 0
+    moved: int = 0
+    clipped: int = 0
+    dropped: int = 0
+    error: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SyncReport:
     """What the engine found and did, for the user, the API and the CLI (`analyze --json`).
@@ -131,8 +156,9 @@ class SyncReport:
     orig_t - speed * dub_t (positive: the dub plays later). A refused pair has a report
     too (`confidence` below the bar, `reasons` say why); a pair refused by the speech
     probe before any map was fitted has no map: `map`/`speed` None and `speech_probe`
-    set. `to_dict` is the JSON form (`dataclasses.asdict`); `render` and `speech_probe`
-    are left out when None (written files and probes only).
+    set. `to_dict` is the JSON form (`dataclasses.asdict`); `render`, `speech_probe` and
+    `subtitles` are left out when None (written files, probes, and written files that
+    had subtitles to carry over only).
     """
 
     version: int = REPORT_VERSION
@@ -160,11 +186,13 @@ class SyncReport:
     timings: dict[str, float] = field(default_factory=dict)    # wall s per stage
     render: RenderInfo | None = None
     speech_probe: dict[str, Any] | None = None   # regions (s), pairs and timings
+    subtitles: list[SubtitleInfo] | None = None  # the dub's subtitle files muxed (or not)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field, but `render` and `speech_probe` only when set."""
+        """The JSON form: every field, but `render`, `speech_probe` and `subtitles` only
+        when set."""
         d = asdict(self)
-        for key in ("render", "speech_probe"):
+        for key in ("render", "speech_probe", "subtitles"):
             if d[key] is None:
                 del d[key]
         return d
