@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--gap-fill", choices=GAP_FILLS, dest="gap_fill",
                    help="what plays where the dub lacks a scene (default: silence)")
     s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    s.add_argument("--dub-subs", type=Path, action="append", default=[], dest="dub_subs",
+                   metavar="FILE",
+                   help="a subtitle file of the dub (.srt, .ass, .ssa, .vtt; language from "
+                        "its name, e.g. film.es.srt) re-timed into the MKV; repeatable. "
+                        "Files beside the dub named like it (Film.es.srt) are added anyway")
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
     common(a)
     a.add_argument("--json", action="store_true", help="print the whole report as JSON")
@@ -234,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                       report_path=args.report, dub_lang=getattr(args, "dub_lang", None),
                       gap_fill=getattr(args, "gap_fill", None), mode=args.mode,
                       orig_audio_track=args.audio_track, dub_audio_track=args.dub_audio_track,
-                      title=getattr(args, "title", None))
+                      title=getattr(args, "title", None),
+                      dub_subs=tuple(getattr(args, "dub_subs", ())))
     bar = ProgressBar(enabled=not args.quiet)
     t0 = time.monotonic()
     try:
@@ -272,4 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_map(res.report)
         if res.output:
             print(f"wrote      {res.output}  ({time.monotonic() - t0:.1f} s)")
+        for sub in res.report.subtitles or ():
+            what = (f"skipped: {sub.error}" if sub.error else
+                    f"{sub.language}, {sub.moved} cues re-timed, {sub.dropped} dropped")
+            print(f"subtitles  {Path(sub.source).name}  ({what})")
     return EXIT_OK
