@@ -181,3 +181,30 @@ def test_given_subtitle_language_from_its_name(name, language, forced, tmp_path)
     path = _srt(tmp_path / name, [(1.0, 2.0, "x")])
     sc = sync_service.given_subtitle(path)
     assert (sc.language, sc.forced, sc.format) == (language, forced, path.suffix[1:])
+
+
+# ---------------------------------------------------------------------- the command line
+def test_cli_sync_dub_subs_missing_exits_2_before_reading_the_films(clips, tmp_path,
+                                                                     monkeypatch):
+    _no_probe(monkeypatch)
+    rc, out, err = run_cli(["sync", *clips, "-o", tmp_path / "o.mkv", "-q",
+                            "--dub-subs", tmp_path / "nope.es.srt"])
+    assert rc == 2 and "nope.es.srt does not exist" in err, err
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_cli_sync_dub_subs_repeatable_and_listed(clips, tmp_path):
+    a = _srt(tmp_path / "a.es.srt", ES_CUES)
+    b = _srt(tmp_path / "b.forced.en.vtt", EN_CUES)
+    out = tmp_path / "o.mkv"
+    rc, stdout, err = run_cli(["sync", *clips, "-o", out, "-q", "--mode", "audio",
+                               "--dub-subs", a, "--dub-subs", b])
+    assert rc == 0, err
+    assert "subtitles  a.es.srt  (spa, 3 cues re-timed, 1 dropped)" in stdout, stdout
+    assert "subtitles  b.forced.en.vtt  (eng, 2 cues re-timed, 0 dropped)" in stdout, stdout
+    subs = [s for s in ffprobe(out, "-show_streams")["streams"]
+            if s["codec_type"] == "subtitle"]
+    assert [(s["codec_name"], s["tags"]["language"], s["disposition"]["forced"])
+            for s in subs] == [("subrip", "spa", 0), ("webvtt", "eng", 1)]
+    got = _cues(out, 1, tmp_path, "vtt")
+    assert abs(got[0][0] - round((EN_CUES[0][0] - DELAY) * 1000)) <= TOLERANCE_MS, got
