@@ -208,3 +208,34 @@ def test_cli_sync_dub_subs_repeatable_and_listed(clips, tmp_path):
             for s in subs] == [("subrip", "spa", 0), ("webvtt", "eng", 1)]
     got = _cues(out, 1, tmp_path, "vtt")
     assert abs(got[0][0] - round((EN_CUES[0][0] - DELAY) * 1000)) <= TOLERANCE_MS, got
+
+
+def test_streamed_render_muxes_the_subtitles_too(tmp_path):
+    """A re-encoded track streamed into the mux (ffmpeg reads the track on stdin) with a
+    subtitle file as a third input: the cues keep their times, added after the original's
+    own subtitles, which are kept with its chapters."""
+    from app.services import render
+    from app.services.timemap import Segment, TimeMap
+    from tests.helpers.clicks import click_signal, write_audio
+    from tests.helpers.media import make_original
+    original = media.probe(make_original(tmp_path / "orig.mkv", 6.0, tmp_path))
+    dub = media.probe(write_audio(tmp_path / "dub.ac3.mka", click_signal(5.0, [1.3]), "ac3",
+                                  tmp_path))
+    # two segments force a re-encode
+    tm = TimeMap((Segment(0.0, 2.0, 0.5, 1.0), Segment(2.0, 5.0, 3.0, 1.0)),
+                 orig_duration=6.0, dub_duration=5.0, speed=1.0)
+    plan = render.plan_render(dub, dub.audio[0], tm, tmp_path)
+    assert plan.streamable
+    sub = _srt(tmp_path / "s.srt", [(1.0, 2.0, "uno"), (4.0, 5.5, "dos")])
+    out = tmp_path / "out.mkv"
+    mux.mux(original, plan.track, out, language="spa", title="Spanish (SyncDub)",
+            source=plan.stages(to_pipe=True),
+            subtitles=[mux.AddedSubtitle(sub, "spa", "Spanish (SyncDub)")])
+    probed = ffprobe(out, "-show_streams", "-show_chapters")
+    subs = [(s["codec_name"], s.get("tags", {}).get("language"), s.get("tags", {}).get("title"))
+            for s in probed["streams"] if s["codec_type"] == "subtitle"]
+    assert subs == [("subrip", None, None), ("subrip", "spa", "Spanish (SyncDub)")], subs
+    assert [c["tags"]["title"] for c in probed["chapters"]] == ["One", "Two"]
+    assert [s["codec_type"] for s in probed["streams"]].count("attachment") == 1
+    assert [t for _, _, t in _cues(out, 0, tmp_path, "srt")] == ["Hello", "World"]
+    assert _cues(out, 1, tmp_path, "srt") == [(1000, 2000, "uno"), (4000, 5500, "dos")]
