@@ -2,10 +2,12 @@
 
 Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream, silent
 audio, an output or report folder that cannot be written...; for `batch`: a folder that
-does not exist or holds no media, no episode paired, or a batch run without --dry-run,
-which is not built yet);
-3 refused: the files do not seem to be the same film (nothing written);
-4 other failure (ffmpeg, model); 130 interrupted.
+does not exist or holds no media, no episode paired, no -o without --dry-run, outputs
+that exist without --force);
+3 refused: the files do not seem to be the same film (nothing written; for `batch`: any
+episode refused);
+4 other failure (ffmpeg, model; for `batch`: any episode failed so, which wins over 3);
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from app.services.progress import Progress
 from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest
 
 if TYPE_CHECKING:
+    from app.services import batch
     from app.services.pairing import Pairing
+    from config import Settings
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_FAILED = 0, 2, 3, 4
 
@@ -65,30 +69,36 @@ def _parser() -> argparse.ArgumentParser:
                                              "release, in sync.")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def common(p):
-        p.add_argument("original", type=Path, help="the original release (video + audio)")
-        p.add_argument("dub", type=Path, help="the dubbed release (any container)")
+    def engine_opts(p):
         p.add_argument("--mode", choices=MODES,
                        help="evidence to use (default: SYNC_MODE, auto)")
         p.add_argument("--audio-track", type=int, dest="audio_track", metavar="N",
                        help="original's audio stream to match (0-based; default: default)")
         p.add_argument("--dub-audio-track", type=int, dest="dub_audio_track", metavar="N",
                        help="dub's audio stream to use (0-based; default: default)")
-        p.add_argument("--report", type=Path, help="write the JSON report here")
         p.add_argument("--min-confidence", type=float, dest="min_confidence",
                        help="refuse below this confidence (0..1; default MIN_CONFIDENCE)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
+    def output_opts(p):
+        p.add_argument("--dub-lang", dest="dub_lang", metavar="TAG",
+                       help="ISO 639-2 tag of the dub (default: its stream tag, or detected)")
+        p.add_argument("--title", help='dub track title (default: "<Language> (SyncDub)")')
+        p.add_argument("--gap-fill", choices=GAP_FILLS, dest="gap_fill",
+                       help="what plays where the dub lacks a scene (default: silence)")
+        p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+    def common(p):
+        p.add_argument("original", type=Path, help="the original release (video + audio)")
+        p.add_argument("dub", type=Path, help="the dubbed release (any container)")
+        p.add_argument("--report", type=Path, help="write the JSON report here")
+        engine_opts(p)
+
     s = sub.add_parser("sync", help="write the original + re-timed dub as one MKV")
     common(s)
     s.add_argument("-o", "--output", type=Path, required=True, help="output .mkv")
-    s.add_argument("--dub-lang", dest="dub_lang", metavar="TAG",
-                   help="ISO 639-2 tag of the dub (default: its stream tag, or detected)")
-    s.add_argument("--title", help='dub track title (default: "<Language> (SyncDub)")')
-    s.add_argument("--gap-fill", choices=GAP_FILLS, dest="gap_fill",
-                   help="what plays where the dub lacks a scene (default: silence)")
-    s.add_argument("--force", action="store_true", help="overwrite an existing output")
+    output_opts(s)
     s.add_argument("--dub-subs", type=Path, action="append", default=[], dest="dub_subs",
                    metavar="FILE",
                    help="a subtitle file of the dub (.srt, .ass, .ssa, .vtt; language from "
@@ -97,20 +107,30 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
     common(a)
     a.add_argument("--json", action="store_true", help="print the whole report as JSON")
-    b = sub.add_parser("batch", help="pair a season's episodes with their dubs (--dry-run "
-                                     "only for now)",
-                       description="Pair each episode in ORIGINALS with its dub in DUBS, "
-                                   "from the file names (then durations), and list the "
-                                   "pairing. Only --dry-run is built so far: running the "
-                                   "batch itself is still to come.")
+    b = sub.add_parser(
+        "batch", help="sync a season: pair each episode with its dub, write one MKV each",
+        description="Pair each episode in ORIGINALS with its dub in DUBS, from the file "
+                    "names (then durations), and sync each pair into OUT_DIR/<original "
+                    "name>.mkv, one after another. A line per episode as it ends "
+                    "(written / refused / failed), then a summary. Unpaired and ambiguous "
+                    "files are listed, not an error. Exit: 0 every paired episode written; "
+                    "3 any refused (e.g. two dubs swapped by their names; the others are "
+                    "still written); 4 any failed for another reason (wins over 3); 2 bad "
+                    "input (a folder missing or without media, nothing paired, no -o, "
+                    "outputs that exist without --force: nothing run); 130 interrupted.")
     b.add_argument("originals", type=Path, help="folder of the original episodes")
     b.add_argument("dubs", type=Path, help="folder of the dubbed episodes")
     b.add_argument("-o", "--output-dir", type=Path, dest="output_dir",
-                   help="folder for the synced episodes (for the batch run, still to come)")
+                   help="folder for the synced episodes (required unless --dry-run)")
     b.add_argument("--dry-run", action="store_true", dest="dry_run",
-                   help="list the proposed pairing and exit (the only mode built so far)")
-    b.add_argument("--json", action="store_true", help="print the pairing as JSON")
-    b.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+                   help="list the proposed pairing and exit; sync nothing")
+    b.add_argument("--json", action="store_true",
+                   help="--dry-run: print the pairing as JSON")
+    b.add_argument("--report", type=Path,
+                   help="write the batch's JSON report here (pairs with their results, "
+                        "unpaired, ambiguous)")
+    engine_opts(b)
+    output_opts(b)
     return ap
 
 
@@ -159,36 +179,41 @@ def _pairing_json(pairing: Pairing) -> str:
     return json.dumps(asdict(pairing), default=str, indent=2, ensure_ascii=False)
 
 
-def _batch(args: argparse.Namespace) -> int:
-    """`batch --dry-run`: list the pairing. Durations are probed (ffprobe) only for the
-    files the names leave unpaired."""
-    from app.services.media import probe
-    from app.services.pairing import media_files, pair_episodes
+def _load_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings (config.py) with --min-confidence applied; None (the error printed)
+    when the configuration is wrong."""
     from config import ConfigError, load_settings
     try:
-        allowed = load_settings().allowed_extensions
+        settings = load_settings()
     except ConfigError as e:
         print(f"error: configuration: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    if not args.dry_run:
-        print("error: running a batch is not built yet; use --dry-run to see the pairing, "
-              "then sync each pair with `python -m app sync`", file=sys.stderr)
-        return EXIT_INPUT
+        return None
+    if getattr(args, "min_confidence", None) is not None:
+        settings = replace(settings, engine=replace(settings.engine,
+                                                    min_confidence=args.min_confidence))
+    return settings
+
+
+def _pairing(args: argparse.Namespace, allowed: frozenset[str]) -> Pairing | None:
+    """The two folders checked and paired (None: the error printed). Durations are
+    probed (ffprobe) only for the files the names leave unpaired."""
+    from app.services.media import probe
+    from app.services.pairing import media_files, pair_episodes
     files = {}
     for role, folder in (("originals", args.originals), ("dubs", args.dubs)):
         if not folder.is_dir():
             print(f"error: the {role} folder {folder} does not exist or is not a folder; "
                   "give the folder that holds the episodes", file=sys.stderr)
-            return EXIT_INPUT
+            return None
         files[role] = media_files(folder, allowed)
         if not files[role]:
             print(f"error: no video or audio files in the {role} folder {folder} (accepted: "
                   f"{', '.join(sorted(allowed))}); nothing to pair", file=sys.stderr)
-            return EXIT_INPUT
+            return None
     if args.originals.resolve() == args.dubs.resolve():
         print("error: the originals and the dubs are the same folder; give two folders",
               file=sys.stderr)
-        return EXIT_INPUT
+        return None
     pairing = pair_episodes(files["originals"], files["dubs"])
     left = [u.path for u in pairing.unpaired_originals + pairing.unpaired_dubs]
     if left:
@@ -200,7 +225,23 @@ def _batch(args: argparse.Namespace) -> int:
                 logging.getLogger(__name__).warning("no duration for %s: %s", path.name, e)
         if durations:
             pairing = pair_episodes(files["originals"], files["dubs"], durations)
-    if args.json:
+    return pairing
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """`batch`: pair the two folders; --dry-run lists the pairing, else each pair is
+    synced into -o (app.services.batch)."""
+    if not args.dry_run and args.output_dir is None:
+        print("error: give the output folder with -o OUT_DIR (or --dry-run to only list "
+              "the pairing)", file=sys.stderr)
+        return EXIT_INPUT
+    settings = _load_settings(args)
+    if settings is None:
+        return EXIT_INPUT
+    pairing = _pairing(args, settings.allowed_extensions)
+    if pairing is None:
+        return EXIT_INPUT
+    if args.json and args.dry_run:
         print(_pairing_json(pairing))
     else:
         _print_pairing(pairing)
@@ -208,7 +249,81 @@ def _batch(args: argparse.Namespace) -> int:
         print("error: no episode could be paired (see the reasons above); rename the "
               "files so their names carry the episode numbers", file=sys.stderr)
         return EXIT_INPUT
-    return EXIT_OK
+    if args.dry_run:
+        return EXIT_OK
+    return _run_batch(args, pairing, settings)
+
+
+def _run_batch(args: argparse.Namespace, pairing: Pairing, settings: Settings) -> int:
+    from app.services import batch
+
+    options = batch.BatchOptions(mode=args.mode, gap_fill=args.gap_fill,
+                                 dub_lang=args.dub_lang, title=args.title,
+                                 orig_audio_track=args.audio_track,
+                                 dub_audio_track=args.dub_audio_track, force=args.force)
+    if args.report is not None:
+        try:
+            from app.services.media import check_writable_folder
+            check_writable_folder(args.report, "report")
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_INPUT
+    bar = ProgressBar(enabled=not args.quiet)
+
+    def progress(ep: batch.EpisodeProgress) -> None:
+        bar(replace(ep.progress, message=f"{ep.label} ({ep.index}/{ep.total}) "
+                                         f"{ep.progress.message}"))
+
+    def done(ep: batch.EpisodeResult) -> None:
+        bar.close()
+        print(_episode_line(ep), flush=True)
+
+    print(f"sync ({len(pairing.pairs)} episodes into {args.output_dir})", flush=True)
+    try:
+        result = batch.run_batch(pairing, args.output_dir, settings.engine, options,
+                                 progress=progress, on_episode=done)
+    except InputError as e:
+        bar.close()
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:       # between two episodes: nothing half-written
+        bar.close()
+        print("interrupted", file=sys.stderr)
+        return 130
+    bar.close()
+    n = {s: result.count(s) for s in ("written", "refused", "failed", "not run")}
+    print(f"summary    {n['written']} written, {n['refused']} refused, {n['failed']} "
+          f"failed" + (f", {n['not run']} not run" if n["not run"] else "")
+          + f" (of {len(result.episodes)} paired); "
+          f"{len(pairing.unpaired_originals) + len(pairing.unpaired_dubs)} unpaired, "
+          f"{len(pairing.ambiguous)} ambiguous")
+    if n["refused"]:
+        print("refused episodes: " + ", ".join(e.label for e in result.episodes
+                                                if e.status == "refused")
+              + " - the dub may be another episode; check the pairing", file=sys.stderr)
+    if args.report is not None:
+        try:
+            batch.write_batch_report(args.report, result)
+            print(f"report     {args.report}")
+        except OSError as e:
+            print(f"failed: cannot write the report {args.report}: {e}", file=sys.stderr)
+            return EXIT_FAILED
+    if result.stopped:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if n["failed"]:
+        return EXIT_FAILED
+    return EXIT_REFUSED if n["refused"] else EXIT_OK
+
+
+def _episode_line(ep: batch.EpisodeResult) -> str:
+    """`S01E02  written  conf 0.97  -> out/Show.S01E02.mkv`, or refused/failed and why."""
+    conf = f"  conf {ep.confidence:.2f}" if ep.confidence is not None else ""
+    if ep.status == "written":
+        return f"{ep.label}  written{conf}  -> {ep.output}"
+    why = ep.reasons[0] if ep.status == "refused" and ep.reasons else ep.message
+    return (f"{ep.label}  {ep.status}: {why}{conf}  "
+            f"({ep.original.name} <- {ep.dub.name})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,14 +332,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "batch":
         return _batch(args)
-    from config import ConfigError, load_settings
-    try:
-        settings = load_settings().engine
-    except ConfigError as e:
-        print(f"error: configuration: {e}", file=sys.stderr)
+    loaded = _load_settings(args)
+    if loaded is None:
         return EXIT_INPUT
-    if args.min_confidence is not None:
-        settings = replace(settings, min_confidence=args.min_confidence)
+    settings = loaded.engine
     from app.services import sync_service
 
     output = getattr(args, "output", None)

@@ -320,9 +320,8 @@ def test_cli_bad_input_exits_2(season, tmp_path):
     assert rc == 2 and "nothing to pair" in err
     rc, _, err = run_cli(["batch", o, o, "--dry-run"])
     assert rc == 2 and "same folder" in err
-    rc, _, err = run_cli(["batch", o, d, "-o", tmp_path / "out"])
-    assert rc == 2 and "not built yet" in err and "--dry-run" in err
-    assert not (tmp_path / "out").exists()
+    rc, out, err = run_cli(["batch", o, d])             # a run needs -o
+    assert rc == 2 and "-o OUT_DIR" in err and "--dry-run" in err and out == ""
 
 
 def test_cli_nothing_paired_exits_2(tmp_path):
