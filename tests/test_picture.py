@@ -28,7 +28,7 @@ def films(tmp_path_factory) -> dict[str, Path]:
     out = {"orig": d / "orig.mkv", "shift": d / "shift.mkv", "pal": d / "pal.mkv",
            "other": d / "other.mkv", "audio": d / "audio.mka"}
     # Original: the moving test picture, with a hard cut to a game of life at 20 s.
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=24000/1001:duration=20",
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=24000/1001:duration=20",
         "-f", "lavfi", "-i", "life=size=160x90:rate=24000/1001:ratio=0.3:seed=5:"
         "mold=10,trim=duration=20,format=yuv420p",
         "-filter_complex", "[0:v]format=yuv420p,setsar=1[a];[1:v]setsar=1[b];"
