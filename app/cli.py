@@ -392,5 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         for sub in res.report.subtitles or ():
             what = (f"skipped: {sub.error}" if sub.error else
                     f"{sub.language}, {sub.moved} cues re-timed, {sub.dropped} dropped")
-            print(f"subtitles  {Path(sub.source).name}  ({what})")
+            name = Path(sub.source).name + (f" stream {sub.stream}" if sub.stream is not None
+                                            else "")
+            print(f"subtitles  {name}  ({what})")
     return EXIT_OK

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pysubs2
 import pytest
 
 from app.errors import InputError
@@ -16,10 +15,10 @@ from app.services.render import RenderedTrack
 from app.services.types import SyncRequest
 from config import EngineSettings
 from tests.helpers.cli import run_cli
-from tests.helpers.media import ffmpeg, ffprobe
-
-DELAY = 1.5            # the clips' dub plays this much later than the original (conftest)
-TOLERANCE_MS = 42      # the issue's bar: about a frame
+from tests.helpers.media import ffprobe
+from tests.helpers.subs import DELAY, TOLERANCE_MS
+from tests.helpers.subs import mkv_cues as _cues
+from tests.helpers.subs import write_subs as _srt
 
 
 def _s(index: int, kind: str, codec: str) -> StreamInfo:
@@ -62,21 +61,6 @@ def test_mux_args_without_subtitles_are_unchanged(piped):
 
 
 # ---------------------------------------------------------------------- a real sync
-def _srt(path: Path, cues: list[tuple[float, float, str]]) -> Path:
-    subs = pysubs2.SSAFile()
-    for start, end, text in cues:
-        subs.append(pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000),
-                                     text=text))
-    subs.save(str(path), format_=path.suffix[1:])
-    return path
-
-
-def _cues(mkv: Path, n: int, tmp: Path, ext: str) -> list[tuple[int, int, str]]:
-    out = tmp / f"extracted{n}.{ext}"
-    ffmpeg("-i", mkv, "-map", f"0:s:{n}", out)
-    return [(e.start, e.end, e.plaintext) for e in pysubs2.load(str(out)) if not e.is_comment]
-
-
 # dub times (s); the first lies in the dub's lead-in, which the original does not have
 ES_CUES = [(0.3, 1.0, "Antes"), (3.0, 4.5, "Hola"), (10.0, 12.0, "Adiós"),
            (20.25, 21.5, "Fin")]

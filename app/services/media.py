@@ -54,6 +54,8 @@ class StreamInfo:
     start_time: float = 0.0
     duration: float = 0.0
     default: bool = False
+    forced: bool = False            # dispositions (subtitle tracks: forced, SDH)
+    hearing_impaired: bool = False
 
 
 @dataclass(frozen=True)
@@ -426,6 +428,8 @@ def parse_probe(path: Path, data: dict) -> MediaInfo:
             start_time=_float(s.get("start_time")),
             duration=_float(s.get("duration")),
             default=bool((s.get("disposition") or {}).get("default", 0)),
+            forced=bool((s.get("disposition") or {}).get("forced", 0)),
+            hearing_impaired=bool((s.get("disposition") or {}).get("hearing_impaired", 0)),
         ))
     fmt = data.get("format", {})
     return MediaInfo(path=path, format_name=fmt.get("format_name", ""),

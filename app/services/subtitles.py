@@ -23,7 +23,9 @@ karaoke line's syllables end ~4 % before the (longer) line does.
 
 `retime_file` is the I/O twin (read with an encoding fallback, write to a temporary name
 and rename, same format out as in, always UTF-8 as Matroska wants); `find_sidecar_subtitles`
-lists the subtitle files beside a dub with the same stem and reads their language tags.
+lists the subtitle files beside a dub with the same stem and reads their language tags;
+`embedded_subtitles` lists the dub's own subtitle streams and `extract_embedded` writes a
+text one to a file (`subtitle_extract_args`), which is then re-timed like a sidecar.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import pysubs2
 from pysubs2 import SSAEvent, SSAFile
 
 from app.errors import InputError
+from app.services import media
 from app.services.speech import MACROLANGUAGE_TAGS, UNKNOWN_TAG, iso639_2
 from app.services.timemap import Segment, TimeMap
 
@@ -58,6 +61,24 @@ SIDECAR_FORMATS: dict[str, str] = {".srt": "srt", ".ass": "ass", ".ssa": "ssa",
 FORCED_TOKENS = frozenset({"forced", "foreign"})
 HEARING_IMPAIRED_TOKENS = frozenset({"sdh", "cc", "hi"})
 OTHER_FLAG_TOKENS = frozenset({"default", "full", "signs", "songs"})
+#: Text subtitle codecs of the dub's streams (ffprobe names) -> (file extension, ffmpeg
+#: codec) of the file each is extracted to. SubRip, ASS and WebVTT are copied as they
+#: are (nothing converted); SSA is written as ASS (its successor: the same events, and
+#: ffmpeg's .ass writer takes only ASS). mov_text (MP4's tx3g) cannot be copied into any
+#: text file: it is converted to SubRip, which keeps its text, line breaks and the
+#: bold/italic/underline and colour ffmpeg reads from it (as SubRip tags); its box
+#: position and scrolling are lost (ASS would not keep them either, as ffmpeg reads them).
+TEXT_STREAM_CODECS: dict[str, tuple[str, str]] = {
+    "subrip": (".srt", "copy"), "srt": (".srt", "copy"), "ass": (".ass", "copy"),
+    "ssa": (".ass", "ass"), "webvtt": (".vtt", "copy"), "mov_text": (".srt", "srt")}
+#: Picture subtitle codecs: skipped, there is no text to re-time (OCR is not done).
+BITMAP_STREAM_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle",
+                                  "xsub", "pgssub", "dvdsub"})
+BITMAP_SKIP_REASON = "bitmap subtitles are not re-timed yet"
+#: Seconds one subtitle stream's extraction may take: ffmpeg reads the whole file (the
+#: packets of a stream are spread through it), so a long film on a slow disk needs
+#: minutes; a run past this is an error (the track is skipped), not a hung sync.
+EXTRACT_TIMEOUT = 900.0
 
 
 # --------------------------------------------------------------------------- pure core
@@ -284,3 +305,65 @@ def find_sidecar_subtitles(dub: Path) -> list[Sidecar]:
             continue
         found.append(sidecar_from_tokens(p, fmt, name[len(prefix):].split(".")))
     return found
+
+
+# --------------------------------------------------------------------------- embedded
+@dataclass(frozen=True)
+class EmbeddedSubtitle:
+    """A subtitle stream of the dub: `dub` the file, `stream` its ffprobe description;
+    `language` an ISO 639-2/B tag from the stream's tag ("und" when none); `skip` the
+    reason it is not re-timed (a bitmap or unknown codec), None for a text stream."""
+
+    dub: Path
+    stream: media.StreamInfo
+    language: str = UNKNOWN_TAG
+    forced: bool = False
+    hearing_impaired: bool = False
+    skip: str | None = None
+
+    @property
+    def format(self) -> str:
+        """pysubs2's format of the extracted file ("srt", "ass", "vtt"); the codec when
+        the stream is skipped."""
+        plan = TEXT_STREAM_CODECS.get(self.stream.codec)
+        return SIDECAR_FORMATS[plan[0]] if plan else self.stream.codec
+
+
+def embedded_subtitle(dub: Path, stream: media.StreamInfo) -> EmbeddedSubtitle:
+    """Pure: what to do with one subtitle stream of the dub (see EmbeddedSubtitle)."""
+    codec = stream.codec
+    if codec in TEXT_STREAM_CODECS:
+        skip = None
+    elif codec in BITMAP_STREAM_CODECS:
+        skip = BITMAP_SKIP_REASON
+    else:
+        skip = (f"the {codec} subtitle codec is not one SyncDub re-times (text: SubRip, "
+                "ASS/SSA, WebVTT, mov_text)")
+    language = language_tag(stream.language) if stream.language else UNKNOWN_TAG
+    return EmbeddedSubtitle(Path(dub), stream, language, stream.forced,
+                            stream.hearing_impaired, skip)
+
+
+def embedded_subtitles(dub: media.MediaInfo) -> list[EmbeddedSubtitle]:
+    """Pure: the dub's subtitle streams, in file order (text ones and skipped ones)."""
+    return [embedded_subtitle(dub.path, s) for s in dub.of_kind("subtitle")]
+
+
+def subtitle_extract_args(path: Path, stream_index: int, dst: Path,
+                          codec: str = "copy") -> list[str]:
+    """ffmpeg argv (without the program) writing subtitle stream `stream_index` (ffprobe
+    index) of `path` to the text file `dst`, whose extension picks the writer; `codec`:
+    "copy" or the encoder ("srt", "ass"). Times come out on the file's timeline (t=0 at
+    its start, as the audio is read), which the time map's dub times are on."""
+    return ["-y", "-i", media.ff_path(path), "-map", f"0:{stream_index}", "-c:s", codec,
+            media.ff_path(dst)]
+
+
+def extract_embedded(sub: EmbeddedSubtitle, work: Path, name: str) -> Path:
+    """Extract the text stream `sub` into `work` as `name` + its extension; return the
+    file. Raises MediaError (CommandError) when ffmpeg fails."""
+    ext, codec = TEXT_STREAM_CODECS[sub.stream.codec]
+    dst = Path(work) / f"{name}{ext}"
+    media.run_ffmpeg(subtitle_extract_args(sub.dub, sub.stream.index, dst, codec),
+                     timeout=EXTRACT_TIMEOUT)
+    return dst

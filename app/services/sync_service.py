@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from app.errors import AlignmentError, InputError, MediaError, ModelError
+from app.errors import AlignmentError, Cancelled, InputError, MediaError, ModelError
 from app.services import evidence, features, media, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
@@ -609,29 +609,65 @@ def _refuse_unless_accepted(final: Judgement, report: SyncReport, speech_heard: 
            "speech if the music differs."), reasons=reasons, report=report)
 
 
-def _subtitle_sources(req: SyncRequest, opts: RunOptions
-                      ) -> list[tuple[subtitles.Sidecar, str]]:
-    """(file, origin) of the dub's subtitles to carry over: the files given, then the
-    sidecars beside the dub that were not given too."""
-    given = [(sc, "given") for sc in opts.dub_subs]
-    seen = {sc.path.resolve() for sc, _ in given}
-    return given + [(sc, "sidecar") for sc in subtitles.find_sidecar_subtitles(Path(req.dub))
-                    if sc.path.resolve() not in seen]
+SubtitleSource = subtitles.Sidecar | subtitles.EmbeddedSubtitle
 
 
-def _retime_subtitles(sources: list[tuple[subtitles.Sidecar, str]], tmap: TimeMap,
+def _subtitle_sources(req: SyncRequest, opts: RunOptions, dub: media.MediaInfo
+                      ) -> list[tuple[SubtitleSource, str]]:
+    """(source, origin) of the dub's subtitles to carry over, in the MKV's order: the
+    files given, then the dub's own subtitle streams ("embedded"), then the sidecars
+    beside the dub that were not given too. A sidecar and a stream of the same language
+    are both kept."""
+    given: list[tuple[SubtitleSource, str]] = [(sc, "given") for sc in opts.dub_subs]
+    seen = {sc.path.resolve() for sc in opts.dub_subs}
+    embedded = [(e, "embedded") for e in subtitles.embedded_subtitles(dub)]
+    return given + embedded + [
+        (sc, "sidecar") for sc in subtitles.find_sidecar_subtitles(Path(req.dub))
+        if sc.path.resolve() not in seen]
+
+
+def _embedded_file(emb: subtitles.EmbeddedSubtitle, work: Path, name: str
+                   ) -> tuple[subtitles.Sidecar | None, str | None]:
+    """A dub's subtitle stream as a file in `work` to re-time: (the file, None), or
+    (None, why not): a bitmap or unknown codec, or an extraction that failed. Never
+    raises but Cancelled: a stream of the dub never fails the sync."""
+    if emb.skip:
+        return None, emb.skip
+    try:
+        path = subtitles.extract_embedded(emb, work, name)
+    except Cancelled:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever ffmpeg or the disk does, skip it
+        logger.warning("subtitle stream %d of %s skipped: %s", emb.stream.index, emb.dub, e)
+        return None, f"the stream could not be extracted: {e}"
+    return subtitles.Sidecar(path, emb.format, emb.language, emb.forced,
+                             emb.hearing_impaired), None
+
+
+def _retime_subtitles(sources: list[tuple[SubtitleSource, str]], tmap: TimeMap,
                       work: Path) -> tuple[list[SubtitleInfo], list[AddedSubtitle]]:
-    """Each subtitle file re-timed through the final map into `work`: (the report's
-    entries, the files to mux). A file that cannot be read, or none of whose cues lands
-    on the original's timeline, is skipped with its `error`: a subtitle file never fails
-    the sync."""
+    """Each subtitle file or dub stream re-timed through the final map into `work`: (the
+    report's entries, the files to mux). A file or stream that cannot be read, a bitmap
+    stream, or one none of whose cues lands on the original's timeline, is skipped with
+    its `error`: the dub's subtitles never fail the sync."""
     from app.services.mux import AddedSubtitle
     infos: list[SubtitleInfo] = []
     added: list[AddedSubtitle] = []
-    for i, (sc, origin) in enumerate(sources):
-        info = SubtitleInfo(source=str(sc.path), origin=origin, format=sc.format,
-                            language=sc.language, forced=sc.forced,
-                            hearing_impaired=sc.hearing_impaired)
+    for i, (src, origin) in enumerate(sources):
+        if isinstance(src, subtitles.EmbeddedSubtitle):
+            info = SubtitleInfo(source=str(src.dub), origin=origin, format=src.format,
+                                language=src.language, forced=src.forced,
+                                hearing_impaired=src.hearing_impaired,
+                                stream=src.stream.index)
+            sc, error = _embedded_file(src, work, f"embedded{i}")
+            if sc is None:
+                infos.append(replace(info, error=error))
+                continue
+        else:
+            sc = src
+            info = SubtitleInfo(source=str(sc.path), origin=origin, format=sc.format,
+                                language=sc.language, forced=sc.forced,
+                                hearing_impaired=sc.hearing_impaired)
         dst = work / f"subtitle{i}.{sc.format}"
         try:
             res = subtitles.retime_file(sc.path, dst, tmap, sc.format)
@@ -669,7 +705,7 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     sub_infos: list[SubtitleInfo] | None = None
     try:
         added: list[AddedSubtitle] = []
-        sources = _subtitle_sources(req, opts)
+        sources = _subtitle_sources(req, opts, src.dub)
         if sources:
             with timer.stage("subtitles"):
                 sub_infos, added = _retime_subtitles(sources, tmap, work)

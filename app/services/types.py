@@ -130,9 +130,12 @@ class RenderInfo:
 class SubtitleInfo:
     """A subtitle file of the dub re-timed into the MKV (or skipped: `error` says why).
 
-    `source`: the file; `origin`: "sidecar" (found beside the dub) or "given" (dub_subs);
-    `format`: pysubs2's name ("srt", "ass", "ssa", "vtt"); `language`: ISO 639-2 ("und"
-    when its name gives none); the counts are subtitles.RetimeResult's (all 0 when
+    `source`: the file; `origin`: "sidecar" (found beside the dub), "given" (dub_subs) or
+    "embedded" (a subtitle stream of the dub: `source` is the dub, `stream` its ffprobe
+    index; `stream` is None, and left out of the JSON, for the other two);
+    `format`: pysubs2's name ("srt", "ass", "ssa", "vtt"; an embedded stream skipped
+    before extraction: its codec, "hdmv_pgs_subtitle"); `language`: ISO 639-2 ("und"
+    when its name or tag gives none); the counts are subtitles.RetimeResult's (all 0 when
     skipped)."""
 
     source: str
@@ -146,6 +149,7 @@ class SubtitleInfo:
     clipped: int = 0
     dropped: int = 0
     error: str | None = None
+    stream: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +199,9 @@ class SyncReport:
         for key in ("render", "speech_probe", "subtitles"):
             if d[key] is None:
                 del d[key]
+        for sub in d.get("subtitles") or ():
+            if sub["stream"] is None:       # files: the keys they always had
+                del sub["stream"]
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
