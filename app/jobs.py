@@ -15,15 +15,15 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import GapFill, Mode, SyncRequest, SyncResult
-from app.utils.file_utils import output_stem, remove_tree, unique_path
+from app.services.types import GapFill, Mode, SyncReport, SyncRequest, SyncResult
+from app.utils.file_utils import output_stem, remove_tree, unique_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -354,8 +354,8 @@ class JobRunner:
                             cancel=cancel)
             if cancel.is_set():
                 raise Cancelled("cancelled by the user")
+            self._save_report(job_id, result.report)
             report = result.report.to_dict()
-            self._save_report(job_id, report)
             final = Path(result.output) if result.output else output
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
@@ -374,8 +374,8 @@ class JobRunner:
         except AlignmentError as e:
             remove_tree(output)
             refused = e.report.to_dict() if e.report else None
-            if refused:
-                self._save_report(job_id, refused)
+            if e.report:
+                self._save_report(job_id, e.report)
             self._fail(job_id, e, reasons=e.reasons,
                        summary=map_summary(refused) if refused else {})
         except SyncDubError as e:
@@ -403,11 +403,10 @@ class JobRunner:
             changes["summary"] = summary
         self.store.update(job_id, **changes)
 
-    def _save_report(self, job_id: str, report: dict[str, Any]) -> None:
-        path = self.reports_dir / f"{job_id}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, default=_json_default))
-        tmp.replace(path)
+    def _save_report(self, job_id: str, report: SyncReport) -> None:
+        """The job's report as the engine serialises it (SyncReport.to_json), written
+        atomically."""
+        write_text_atomic(self.reports_dir / f"{job_id}.json", report.to_json())
 
     def _progress_sink(self, job_id: str) -> Callable[[Progress], None]:
         state = {"stage": None, "t": 0.0, "overall": 0.0}
@@ -424,13 +423,3 @@ class JobRunner:
                               progress=round(min(99.9, overall * 100), 1),
                               message=p.message or "")
         return sink
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "__dataclass_fields__"):
-        return asdict(o)
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)

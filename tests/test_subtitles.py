@@ -13,7 +13,7 @@ import pytest
 from pysubs2 import SSAEvent
 
 from app.errors import InputError
-from app.services import subtitles
+from app.utils import file_utils
 from app.services.subtitles import (Sidecar, find_sidecar_subtitles, language_tag,
                                     retime_events, retime_file)
 from app.services.timemap import Segment, TimeMap
@@ -246,7 +246,7 @@ def test_write_fails_midway_leaves_no_file_under_final_name(tmp_path, monkeypatc
 
     def broken_replace(a, b):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(subtitles.os, "replace", broken_replace)
+    monkeypatch.setattr(file_utils.os, "replace", broken_replace)
     with pytest.raises(OSError):
         retime_file(src, dst, pal_map())
     assert list(dst.parent.iterdir()) == []              # no final file, no temp left
@@ -278,7 +278,7 @@ def test_write_interrupted_while_writing_leaves_nothing(tmp_path, monkeypatch):
         def write(self, text):
             self.f.write(text[:5])
             raise KeyboardInterrupt
-    monkeypatch.setattr(subtitles.os, "fdopen", lambda *a, **k: Boom(real_fdopen(*a, **k)))
+    monkeypatch.setattr(file_utils.os, "fdopen", lambda *a, **k: Boom(real_fdopen(*a, **k)))
     with pytest.raises(KeyboardInterrupt):
         retime_file(src, dst, pal_map())
     assert list(dst.parent.iterdir()) == []

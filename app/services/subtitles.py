@@ -30,8 +30,6 @@ text one to a file (`subtitle_extract_args`), which is then re-timed like a side
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -44,6 +42,7 @@ from app.errors import InputError
 from app.services import media
 from app.services.speech import MACROLANGUAGE_TAGS, UNKNOWN_TAG, iso639_2
 from app.services.timemap import Segment, TimeMap
+from app.utils.file_utils import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -190,25 +189,6 @@ def read_subtitles(src: Path, fmt: str | None = None) -> SSAFile:
                          "formats are SubRip, ASS/SSA and WebVTT.") from e
 
 
-def write_atomic(dst: Path, text: str) -> None:
-    """Write `text` as UTF-8 to a temporary file beside `dst` (".NAME.<random>.part"),
-    flush it to disk, then rename it to `dst`: never a half-written file under the final
-    name (an old `dst` stays as it was if anything fails). The file gets the usual
-    permissions (0666 less the umask), like any file the user's programs write."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:12]}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def retime_file(src: Path, dst: Path, tmap: TimeMap, fmt: str | None = None) -> RetimeResult:
     """Re-time the subtitle file `src` through `tmap` into `dst` (I/O twin of
     `retime_events`). `fmt`: the pysubs2 format of `src`, None = detected from the
@@ -218,7 +198,7 @@ def retime_file(src: Path, dst: Path, tmap: TimeMap, fmt: str | None = None) -> 
     out_fmt = fmt or subs.format or "srt"
     result = retime_events(subs.events, tmap)
     subs.events = result.events
-    write_atomic(dst, subs.to_string(out_fmt))
+    write_text_atomic(dst, subs.to_string(out_fmt))
     logger.info("subtitles %s -> %s: %s", src, dst, result.counts())
     return result
 

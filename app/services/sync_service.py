@@ -30,6 +30,7 @@ from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
 from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
+from app.utils.file_utils import write_text_atomic
 from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages, Mode,
                                 RenderInfo, ReportStreams, SpeechResult, SubtitleInfo,
                                 SyncReport, SyncRequest, SyncResult)
@@ -742,11 +743,9 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
 
 def write_report(path: Path | None, report: SyncReport) -> None:
     """The one writer of a report file: its JSON (SyncReport.to_json) written beside the
-    target as `.NAME.part`, then renamed. Nothing when `path` is None."""
+    target (`file_utils.write_text_atomic`), then renamed. Nothing when `path` is None."""
     if path is None:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(report.to_json())
-    tmp.replace(path)
+    write_text_atomic(path, report.to_json())

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import unicodedata
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable
@@ -229,6 +230,25 @@ def disk_free(path: Path) -> int:
     while not p.exists() and p != p.parent:
         p = p.parent
     return shutil.disk_usage(p).free
+
+
+def write_text_atomic(dst: Path, text: str) -> None:
+    """Write `text` as UTF-8 to a temporary file beside `dst` (".NAME.<random>.part"),
+    flush it to disk, then rename it to `dst`: never a half-written file under the final
+    name (an old `dst` stays as it was if anything fails). The file gets the usual
+    permissions (0666 less the umask), like any file the user's programs write."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:12]}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_tree(path: Path | None) -> None:
