@@ -223,6 +223,19 @@ def test_run_batch_statuses_callbacks_and_stop(tmp_path, monkeypatch):
     batch.write_batch_report(tmp_path / "rep" / "b.json", res)
     assert listing(tmp_path / "rep") == ["b.json"]
 
+    # Cancelled raised by a callback stops the batch, as a cancelled job does
+    # (progress.safe_call), after the episode it came from.
+    from app.errors import Cancelled
+
+    outcomes = iter([None, None, None])
+
+    def stop(_):
+        raise Cancelled("stopped by the caller")
+    monkeypatch.setattr(batch.sync_service, "run_sync", fake_run_sync)
+    res = batch.run_batch(pairing, tmp_path / "out3", EngineSettings(), on_episode=stop)
+    assert res.stopped
+    assert [e.status for e in res.episodes] == ["written", "not run", "not run"]
+
 
 def test_cli_ctrl_c_stops_writes_the_report_exits_130(season, tmp_path, monkeypatch):
     """Ctrl-C during the second episode (run_sync replaced): the first stays written,

@@ -22,8 +22,9 @@ from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services import sync_service
 from app.services.media import check_writable_folder
 from app.services.pairing import Ambiguity, Pair, Pairing, Unpaired
-from app.services.progress import Progress
+from app.services.progress import Progress, safe_call
 from app.services.types import SyncReport, SyncRequest
+from app.utils.file_utils import write_text_atomic
 
 from config import EngineSettings
 
@@ -161,8 +162,9 @@ def run_batch(pairing: Pairing, out_dir: Path, settings: EngineSettings,
     Raises InputError before any episode runs when the outputs cannot be written (see
     `check_outputs`). After that it never raises for an episode: each ends written,
     refused or failed. `progress` gets each episode's engine progress; `on_episode` each
-    episode's result as it ends (errors in either are logged, never stop the batch).
-    Ctrl-C or `cancel`: stops, returns what was done (`stopped`)."""
+    episode's result as it ends (`progress.safe_call`: their errors are logged and never
+    stop the batch; Cancelled raised by either stops it like `cancel`). Ctrl-C or
+    `cancel`: stops, returns what was done (`stopped`)."""
     out_dir = Path(out_dir)
     check_outputs(pairing, out_dir, options.force)
     total = len(pairing.pairs)
@@ -183,7 +185,10 @@ def run_batch(pairing: Pairing, out_dir: Path, settings: EngineSettings,
             results.append(base)
             continue
         results.append(res)
-        _safe(on_episode, res)
+        try:
+            safe_call(on_episode, res)
+        except Cancelled:                                   # the callback's way to stop
+            stopped = True
     return BatchResult(out_dir, tuple(results), pairing.unpaired_originals,
                        pairing.unpaired_dubs, pairing.ambiguous, stopped)
 
@@ -219,23 +224,12 @@ def _run_one(pair: Pair, base: EpisodeResult, out: Path, settings: EngineSetting
 def _episode_progress(progress: Callable[[EpisodeProgress], None] | None, index: int,
                       total: int, label: str) -> Callable[[Progress], None]:
     def report(p: Progress) -> None:
-        _safe(progress, EpisodeProgress(index, total, label, p))
+        safe_call(progress, EpisodeProgress(index, total, label, p))
     return report
 
 
-def _safe(callback: Callable[[Any], None] | None, value: Any) -> None:
-    if callback is None:
-        return
-    try:
-        callback(value)
-    except Exception:
-        logger.exception("batch callback failed (ignored)")
-
-
 def write_batch_report(path: Path, result: BatchResult) -> None:
-    """The batch's JSON report, written atomically: `.NAME.part` beside it, then renamed."""
+    """The batch's JSON report, written atomically (`file_utils.write_text_atomic`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(result.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, result.to_json())
