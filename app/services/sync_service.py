@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from app.errors import AlignmentError, Cancelled, InputError, MediaError, ModelError
+from app.errors import AlignmentError, InputError, MediaError, ModelError
 from app.services import evidence, features, media, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
@@ -630,15 +630,13 @@ def _subtitle_sources(req: SyncRequest, opts: RunOptions, dub: media.MediaInfo
 def _embedded_file(emb: subtitles.EmbeddedSubtitle, work: Path, name: str
                    ) -> tuple[subtitles.Sidecar | None, str | None]:
     """A dub's subtitle stream as a file in `work` to re-time: (the file, None), or
-    (None, why not): a bitmap or unknown codec, or an extraction that failed. Never
-    raises but Cancelled: a stream of the dub never fails the sync."""
+    (None, why not): a bitmap or unknown codec, or an extraction that failed (ffmpeg or
+    the disk): a stream of the dub never fails the sync."""
     if emb.skip:
         return None, emb.skip
     try:
         path = subtitles.extract_embedded(emb, work, name)
-    except Cancelled:
-        raise
-    except Exception as e:  # noqa: BLE001 - whatever ffmpeg or the disk does, skip it
+    except (MediaError, OSError) as e:      # ffmpeg or the disk; a bug is not hidden
         logger.warning("subtitle stream %d of %s skipped: %s", emb.stream.index, emb.dub, e)
         return None, f"the stream could not be extracted: {e}"
     return subtitles.Sidecar(path, emb.format, emb.language, emb.forced,
