@@ -30,10 +30,10 @@ from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
 from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
-from app.utils.file_utils import write_text_atomic
 from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages, Mode,
                                 RenderInfo, ReportStreams, SpeechResult, SubtitleInfo,
                                 SyncReport, SyncRequest, SyncResult)
+from app.utils.file_utils import write_text_atomic
 from config import EngineSettings
 
 if TYPE_CHECKING:
