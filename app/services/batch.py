@@ -149,7 +149,8 @@ def check_outputs(pairing: Pairing, out_dir: Path, force: bool) -> None:
         names = ", ".join(p.name for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
         raise InputError(f"{len(existing)} output(s) already exist in {out_dir} ({names}); "
                          "use --force to overwrite them, or choose another output folder")
-    check_writable_folder(Path(out_dir) / "x.mkv", "output folder")
+    if pairing.pairs:                     # the message names a real output, not a stand-in
+        check_writable_folder(output_path(pairing.pairs[0], out_dir), "output")
 
 
 def run_batch(pairing: Pairing, out_dir: Path, settings: EngineSettings,
