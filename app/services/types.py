@@ -76,6 +76,22 @@ class SyncRequest:
     # Text subtitle files of the dub (SubRip, ASS/SSA, WebVTT) re-timed and muxed, besides
     # the sidecars found beside the dub (subtitles.find_sidecar_subtitles).
     dub_subs: tuple[Path, ...] = ()
+    # Further dubs of the same original, each with its own map, confidence and refusal,
+    # written as further audio tracks of the one MKV (the original probed and decoded
+    # once). `dub`, `dub_lang`, `dub_audio_track`, `title` and `dub_subs` are the first.
+    more_dubs: tuple[DubInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class DubInput:
+    """One more dub for a SyncRequest (`more_dubs`): its file and the same per-dub
+    choices the request makes for its first dub."""
+
+    path: Path
+    lang: str | None = None               # ISO 639-2 tag forced by the user
+    audio_track: int | None = None        # N-th audio stream (0-based)
+    title: str | None = None
+    subs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,12 +207,15 @@ class SyncReport:
     render: RenderInfo | None = None
     speech_probe: dict[str, Any] | None = None   # regions (s), pairs and timings
     subtitles: list[SubtitleInfo] | None = None  # the dub's subtitle files muxed (or not)
+    # A job of several dubs: one entry per dub in the request's order (DubOutcome.to_dict;
+    # the entry of the dub this report is about has "report": None). None: one dub.
+    dubs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field, but `render`, `speech_probe` and `subtitles` only
-        when set."""
+        """The JSON form: every field, but `render`, `speech_probe`, `subtitles` and `dubs`
+        only when set."""
         d = asdict(self)
-        for key in ("render", "speech_probe", "subtitles"):
+        for key in ("render", "speech_probe", "subtitles", "dubs"):
             if d[key] is None:
                 del d[key]
         for sub in d.get("subtitles") or ():
@@ -208,9 +227,41 @@ class SyncReport:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
 
+@dataclass(frozen=True)
+class DubOutcome:
+    """What became of one dub of a several-dub request: accepted (its track is in the
+    MKV) or not (`error`/`error_code` say why: "alignment_failed" for a refusal, else
+    the error's code); `report`: its own report (None where there is none, e.g. a file
+    that could not be read)."""
+
+    dub: str
+    language: str | None
+    accepted: bool
+    confidence: float = 0.0
+    speed: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_code: str | None = None
+    report: SyncReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("dub", "language", "accepted", "confidence",
+                                           "speed", "reasons", "error", "error_code")}
+        d["report"] = self.report.to_dict() if self.report is not None else None
+        return d
+
+
 @dataclass
 class SyncResult:
+    """`report`: the first accepted dub's. `dubs`: a several-dub request's outcomes in
+    its order (empty for one dub); `warnings`: one line per dub that was not written."""
+
     output: Path | None
     confidence: float
     speed: float
     report: SyncReport
+    dubs: tuple[DubOutcome, ...] = ()
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{Path(d.dub).name}: {d.error}" for d in self.dubs if not d.accepted]
