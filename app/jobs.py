@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import GapFill, Mode, SyncReport, SyncRequest, SyncResult
+from app.services.types import (DubInput, GapFill, Mode, SyncReport, SyncRequest,
+                                SyncResult)
 from app.utils.file_utils import output_stem, remove_tree, unique_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class Job:
     mode: Mode | None = None         # None: settings
     gap_fill: GapFill | None = None  # None: settings
     input_dir: str | None = None     # uploaded inputs' folder (app.submit), removed with the job
+    # Further dubs of the same original, each its own track of the one MKV:
+    # [{"path": ..., "name": ...}] after dubbed_path/dubbed_name.
+    more_dubs: list[dict[str, str]] = field(default_factory=list)
     status: str = "queued"
     stage: str = "queued"
     progress: float = 0.0            # 0..100
@@ -59,6 +63,9 @@ class Job:
     error: str | None = None
     error_code: str | None = None
     reasons: list[str] = field(default_factory=list)
+    # A completed job of several dubs some of which were not written: one line each
+    # ("completed with warnings").
+    warnings: list[str] = field(default_factory=list)
     output_path: str | None = None
     confidence: float | None = None
     speed: float | None = None
@@ -68,13 +75,27 @@ class Job:
     created_at: str = field(default_factory=utcnow)
     started_at: str | None = None
     finished_at: str | None = None
+    # A season batch's episode (app.batches): the batch, its label ("S01E02") and the
+    # folder under OUTPUT_DIR its output goes to ("": OUTPUT_DIR itself).
+    batch_id: str | None = None
+    episode: str = ""
+    output_subdir: str = ""
 
     @property
     def finished(self) -> bool:
         return self.status not in ACTIVE
 
+    @property
+    def dubbed_paths(self) -> list[str]:
+        """Every dub's path, the first one first."""
+        return [self.dubbed_path] + [d["path"] for d in self.more_dubs]
 
-_JSON_FIELDS = {"reasons", "summary"}
+    @property
+    def dubbed_names(self) -> list[str]:
+        return [self.dubbed_name] + [d["name"] for d in self.more_dubs]
+
+
+_JSON_FIELDS = {"reasons", "summary", "more_dubs", "warnings"}
 _COLUMNS = [f.name for f in fields(Job)]
 
 
@@ -159,6 +180,19 @@ class JobStore:
             found = {r["status"]: r["n"] for r in rows}
         return {s: found.get(s, 0) for s in STATUSES}
 
+    def in_batch(self, batch_id: str) -> list[Job]:
+        """The jobs of one season batch, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM jobs WHERE batch_id = ? "
+                                    "ORDER BY created_at, rowid", (batch_id,)).fetchall()
+        return [self._decode(r) for r in rows]
+
+    def execute(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
+        """Run one statement on this store's connection, behind its lock (other tables of
+        the same file, e.g. app.batches); returns the rows."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -172,7 +206,8 @@ def _default_engine() -> Engine:
 def map_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The few numbers a task list shows, from a report's JSON form
     (SyncReport.to_dict). Offsets are orig_start - dub_start of the first and last
-    segments, seconds."""
+    segments, seconds. A report of several dubs adds "dubs": each dub's file name,
+    language, whether it was written, its confidence and why not."""
     segments = report["segments"]
     offsets = [s["orig_start"] - s["dub_start"] for s in segments]
     return {
@@ -185,6 +220,10 @@ def map_summary(report: dict[str, Any]) -> dict[str, Any]:
         "languages": {"original": report["languages"]["original"],
                       "dubbed": report["languages"]["dub"]},
         "phrase_pairs": len(report["phrase_pairs"]),
+        **({"dubs": [{"name": Path(d["dub"]).name, "language": d["language"],
+                      "accepted": d["accepted"], "confidence": round(d["confidence"], 3),
+                      "error": d["error"], "error_code": d["error_code"]}
+                     for d in report["dubs"]]} if report.get("dubs") else {}),
     }
 
 
@@ -279,13 +318,13 @@ class JobRunner:
         if not job.finished or job.status == "completed":
             raise InputError(f"Task {job_id} is {job.status}; only failed or cancelled "
                              "tasks can be re-run.")
-        for p in (job.original_path, job.dubbed_path):
+        for p in (job.original_path, *job.dubbed_paths):
             if not Path(p).is_file():
                 raise InputError("The input files of this task are gone; start a new sync.")
         if not self.store.update(job_id, only_if_status=("failed", "cancelled"),
                                  status="queued", stage="queued", progress=0.0,
                                  message="queued again", error=None, error_code=None,
-                                 reasons=[], started_at=None, finished_at=None):
+                                 reasons=[], warnings=[], started_at=None, finished_at=None):
             raise InputError(f"Task {job_id} changed state; try again.")
         logger.info("job %s queued again", job_id)
         self._submit(job_id)
@@ -326,7 +365,9 @@ class JobRunner:
     def _reserve_output(self, job: Job) -> Path:
         with self._lock:
             stem = output_stem(job.custom_name, job.original_name)
-            path = unique_path(self.output_dir, stem, ".mkv", taken=self._reserved)
+            folder = self.output_dir / job.output_subdir if job.output_subdir \
+                else self.output_dir
+            path = unique_path(folder, stem, ".mkv", taken=self._reserved)
             self._reserved.add(path)
             return path
 
@@ -348,7 +389,10 @@ class JobRunner:
         try:
             engine = self._engine or _default_engine()
             request = SyncRequest(original=Path(job.original_path), dub=Path(job.dubbed_path),
-                                  output=output, mode=job.mode, gap_fill=job.gap_fill)
+                                  output=output, mode=job.mode, gap_fill=job.gap_fill,
+                                  more_dubs=tuple(DubInput(Path(d["path"]))
+                                                  for d in job.more_dubs))
+            output.parent.mkdir(parents=True, exist_ok=True)  # a batch's own folder
             engine_settings = replace(self.settings.engine, work_dir=work)
             result = engine(request, engine_settings, progress=self._progress_sink(job_id),
                             cancel=cancel)
@@ -357,10 +401,12 @@ class JobRunner:
             self._save_report(job_id, result.report)
             report = result.report.to_dict()
             final = Path(result.output) if result.output else output
+            summary = map_summary(report)
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
-                message="done", output_path=str(final), confidence=float(result.confidence),
-                speed=float(result.speed), summary=map_summary(report),
+                message="done with warnings" if result.warnings else "done",
+                output_path=str(final), confidence=float(result.confidence),
+                speed=float(result.speed), summary=summary, warnings=result.warnings,
                 reasons=list(result.report.reasons),
                 report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
             remove_tree(Path(job.input_dir) if job.input_dir else None)
