@@ -83,6 +83,19 @@ def _choice(data: Mapping[str, Any], name: str) -> str | None:
     return (data.get(name) or "").strip().lower() or None
 
 
+def _texts(data: Mapping[str, Any], one: str, several: str) -> list[str]:
+    """A field that takes one value (`one`) or a list (`several`): the values given, in
+    order. Both at once is an error; so is a list that is not a list of strings."""
+    if data.get(one) and data.get(several):
+        raise InputError(f"Give {one!r} or {several!r}, not both.")
+    values = data.get(several)
+    if values is None:
+        return [_text(data, one)] if data.get(one) else []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InputError(f"{several!r} must be a list of strings.")
+    return values
+
+
 def _options(data: Mapping[str, Any]) -> JobOptions:
     """custom_name, mode, gap_fill from a form or JSON body (JobOptions checks them)."""
     return JobOptions(mode=_choice(data, "mode"),  # type: ignore[arg-type]
@@ -116,6 +129,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "source": job.source,
         "original_name": job.original_name,
         "dubbed_name": job.dubbed_name,
+        "dubbed_names": job.dubbed_names,
+        "warnings": job.warnings,
         "custom_name": job.custom_name,
         "mode": job.mode,
         "gap_fill": job.gap_fill,
@@ -148,26 +163,28 @@ def _json_body() -> dict[str, Any]:
 # -- starting jobs -------------------------------------------------------------------
 @bp.post("/upload")
 def upload():
-    """Two files in one multipart request (streamed to the uploads disk by the request
-    class) -> a queued task."""
+    """The original and one or more dubs (`dubbed_video` repeated) in one multipart
+    request (streamed to the uploads disk by the request class) -> a queued task."""
     options = _options(request.form)
     job = _submitter().from_parts(request.files.get("original_video"),
-                                  request.files.get("dubbed_video"), options)
+                                  request.files.getlist("dubbed_video"), options)
     return _accepted(job)
 
 
 @bp.post("/sync")
 def sync():
     """Start a task from files already on the server: the media folder (original_path,
-    dubbed_path) or finished chunked uploads (original_upload, dubbed_upload)."""
+    dubbed_path or a list dubbed_paths) or finished chunked uploads (original_upload,
+    dubbed_upload or a list dubbed_uploads)."""
     data = _json_body()
     options = _options(data)
-    if data.get("original_upload") or data.get("dubbed_upload"):
+    if data.get("original_upload") or data.get("dubbed_upload") or data.get("dubbed_uploads"):
         job = _submitter().from_uploads(_text(data, "original_upload"),
-                                        _text(data, "dubbed_upload"), options)
+                                        _texts(data, "dubbed_upload", "dubbed_uploads"),
+                                        options)
     else:
         job = _submitter().from_media(_text(data, "original_path"),
-                                      _text(data, "dubbed_path"), options)
+                                      _texts(data, "dubbed_path", "dubbed_paths"), options)
     return _accepted(job)
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from app.services.types import GAP_FILLS, MODES
+from app.batches import COUNTED, MAX_NAME, MAX_PAIRS
 from app.submit import MAX_CUSTOM_NAME
 
 ERR = {"$ref": "#/components/responses/Error"}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True,
+            "schema": {"type": "string"}}
 UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
              "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 
@@ -56,6 +59,11 @@ SCHEMAS: dict[str, Any] = {
         "error_code": {"type": "string", "nullable": True},
         "reasons": {"type": "array", "items": {"type": "string"}},
         "original_name": {"type": "string"}, "dubbed_name": {"type": "string"},
+        "dubbed_names": {"type": "array", "items": {"type": "string"},
+                         "description": "every dub of the task, the first one first"},
+        "warnings": {"type": "array", "items": {"type": "string"},
+                     "description": "a completed task of several dubs: one line per dub "
+                                    "that was not written (completed with warnings)"},
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": {"type": "string", "nullable": True},
         "finished_at": {"type": "string", "nullable": True},
@@ -134,15 +142,117 @@ SCHEMAS: dict[str, Any] = {
                 "clipped": {"type": "integer"}, "dropped": {"type": "integer"},
                 "error": {"type": "string", "nullable": True}}},
             "description": "the dub's subtitle files re-timed into the MKV (written files "
-                           "with subtitles only); error: why one was skipped"}}},
+                           "with subtitles only); error: why one was skipped"},
+        "dubs": {"type": "array", "nullable": True, "items": {
+            "type": "object", "properties": {
+                "dub": {"type": "string"}, "language": {"type": "string", "nullable": True},
+                "accepted": {"type": "boolean"}, "confidence": {"type": "number"},
+                "speed": {"type": "number", "nullable": True},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+                "error": {"type": "string", "nullable": True},
+                "error_code": {"type": "string", "nullable": True},
+                "report": {"type": "object", "nullable": True}}},
+            "description": "a task of several dubs: each dub's outcome in order (the dub "
+                           "this report is about has report null)"}}},
     "Interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    # Season batches (app/batches.py, app/api_batches.py); paths relative to the media folder.
+    "Leftovers": {"type": "object", "properties": {
+        "unpaired_originals": {"type": "array", "items": {"$ref": "#/components/schemas/"
+                                                                   "Unpaired"}},
+        "unpaired_dubs": {"type": "array", "items": {"$ref": "#/components/schemas/"
+                                                              "Unpaired"}},
+        "ambiguous": {"type": "array", "items": {"type": "object", "properties": {
+            "path": {"type": "string"},
+            "candidates": {"type": "array", "items": {"type": "string"}},
+            "reason": {"type": "string"}}}}}},
+    "Unpaired": {"type": "object", "properties": {"path": {"type": "string"},
+                                                  "reason": {"type": "string"}}},
+    "Pairing": {"allOf": [{"$ref": "#/components/schemas/Leftovers"}, {
+        "type": "object", "required": ["pairs"], "properties": {
+            "pairs": {"type": "array", "items": {"type": "object", "properties": {
+                "original_path": {"type": "string"}, "dubbed_path": {"type": "string"},
+                "episode": {"type": "string", "description": "S01E02, or the original's "
+                                                             "name when it has no number"},
+                "how": {"type": "string", "enum": ["name", "duration", "manual"]},
+                "reason": {"type": "string"}}}},
+            "originals": {"type": "string"}, "dubs": {"type": "string"},
+            "name": {"type": "string", "description": "the batch's default name"},
+            "files": {"type": "object", "properties": {
+                "originals": {"type": "integer"}, "dubs": {"type": "integer"}}}}}]},
+    "BatchCounts": {"type": "object", "properties": {
+        k: {"type": "integer"} for k in COUNTED}},
+    "BatchStatus": {"type": "string", "enum": [
+        "processing", "completed", "completed_with_refusals", "failed", "cancelled"],
+        "description": "processing while an episode is queued or processing; completed_with"
+                       "_refusals: every episode not completed was refused (not the same "
+                       "episode)"},
+    "Episode": {"type": "object", "properties": {
+        "episode": {"type": "string"}, "task_id": {"type": "string"},
+        "original_name": {"type": "string"}, "dubbed_name": {"type": "string"},
+        "status": {"type": "string",
+                   "enum": ["queued", "processing", "completed", "failed", "cancelled"]},
+        "refused": {"type": "boolean"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 100},
+        "stage": {"type": "string"}, "message": {"type": "string"},
+        "confidence": {"type": "number", "nullable": True},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "error": {"type": "string", "nullable": True},
+        "error_code": {"type": "string", "nullable": True},
+        "output_name": {"type": "string", "nullable": True},
+        "download_url": {"type": "string", "nullable": True},
+        "task_url": {"type": "string"}}},
+    "Batch": {"allOf": [{"$ref": "#/components/schemas/Leftovers"}, {
+        "type": "object", "required": ["id", "status", "episodes"], "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "originals": {"type": "string"}, "dubs": {"type": "string"},
+            "output_folder": {"type": "string", "description": "under OUTPUT_DIR"},
+            "mode": {"type": "string", "nullable": True},
+            "gap_fill": {"type": "string", "nullable": True},
+            "status": {"$ref": "#/components/schemas/BatchStatus"},
+            "done": {"type": "boolean"},
+            "counts": {"$ref": "#/components/schemas/BatchCounts"},
+            "episodes": {"type": "array", "items": {"$ref": "#/components/schemas/"
+                                                            "Episode"}}}}]},
+    "BatchList": {"type": "object", "properties": {"batches": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "status": {"$ref": "#/components/schemas/BatchStatus"},
+            "done": {"type": "boolean"},
+            "counts": {"$ref": "#/components/schemas/BatchCounts"},
+            "episodes": {"type": "integer", "description": "how many"},
+            "url": {"type": "string"}}}}}},
 }
 
 
 SYNC_BODY = {"type": "object", "properties": {
     "original_path": MEDIA_PATH, "dubbed_path": MEDIA_PATH,
+    "dubbed_paths": {"type": "array", "items": MEDIA_PATH, "maxItems": 8,
+                     "description": "several dubs onto the one original (instead of "
+                                    "dubbed_path): each its own track, map and refusal"},
     "original_upload": {"type": "string", "description": "upload_id"},
-    "dubbed_upload": {"type": "string"}, **OPTIONS_PROPS}}
+    "dubbed_upload": {"type": "string"},
+    "dubbed_uploads": {"type": "array", "items": {"type": "string"}, "maxItems": 8,
+                       "description": "several dubs (upload_ids) instead of dubbed_upload"},
+    **OPTIONS_PROPS}}
+
+
+BATCH_BODY = {"type": "object", "properties": {
+    "originals": {**MEDIA_PATH, "description": "the originals' folder, relative to "
+                                               "MEDIA_SOURCE_PATH"},
+    "dubs": {**MEDIA_PATH, "description": "the dubs' folder"},
+    "pairs": {"type": "array", "maxItems": MAX_PAIRS,
+              "description": "pairs given by hand (the folders are then optional)",
+              "items": {"type": "object", "required": ["original_path", "dubbed_path"],
+                        "properties": {"original_path": MEDIA_PATH,
+                                       "dubbed_path": MEDIA_PATH}}},
+    "dry_run": {"type": "boolean", "description": "only list the pairing (200)"},
+    "name": {"type": "string", "maxLength": MAX_NAME, "nullable": True,
+             "description": "default: the originals folder's name; also the output "
+                            "folder's under OUTPUT_DIR"},
+    "mode": {**OPTIONS_PROPS["mode"], "nullable": True},
+    "gap_fill": {**OPTIONS_PROPS["gap_fill"], "nullable": True}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -153,7 +263,10 @@ def openapi_document() -> dict[str, Any]:
             requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["original_video", "dubbed_video"],
                 "properties": {"original_video": {"type": "string", "format": "binary"},
-                               "dubbed_video": {"type": "string", "format": "binary"},
+                               "dubbed_video": {
+                                   "type": "string", "format": "binary",
+                                   "description": "repeat the field for several dubs "
+                                                  "onto the one original (at most 8)"},
                                **OPTIONS_PROPS}}}}})},
         "/api/sync": {"post": _op(
             "Start a sync from the media folder or from finished chunked uploads",
@@ -228,6 +341,25 @@ def openapi_document() -> dict[str, Any]:
         "/api/system-info": {"get": _op("CPU, memory, disks, GPU, models, versions",
                                         {"200": _json("Object")}, errors=("401",))},
         "/api/openapi.json": {"get": _op("This document", {"200": _json("Object")})},
+        "/api/batches": {
+            "post": _op(
+                "Pair a season's folders (or take pairs) and start one task per episode; "
+                "dry_run: only the pairing", {"200": _json("Pairing", "the dry run"),
+                                              "202": _json("Batch", "queued")},
+                errors=("400", "401", "403", "404"),
+                requestBody={"required": True, "content": {"application/json": {
+                    "schema": BATCH_BODY}}}),
+            "get": _op("All batches, newest first", {"200": _json("BatchList")},
+                       errors=("401",))},
+        "/api/batches/{batch_id}": {
+            "parameters": [BATCH_ID],
+            "get": _op("A batch: its status, counts and episodes", {"200": _json("Batch")},
+                       errors=("401", "404")),
+            "delete": _op("Forget a finished batch and its tasks' records (outputs kept)",
+                          {"204": {"description": "removed"}}, errors=("401", "404", "409"))},
+        "/api/batches/{batch_id}/retry": {"parameters": [BATCH_ID], "post": _op(
+            "Queue every failed or cancelled episode again", {"202": _json("Batch", "queued")},
+            errors=("400", "401", "404", "409"))},
     }
     return {
         "openapi": "3.0.3",
