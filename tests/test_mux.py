@@ -208,3 +208,92 @@ def test_interrupted_mux_removes_temp(files, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         mux.mux(files["orig"], files["track"], out, language="spa", title="t")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- several dub tracks
+
+def test_mux_tracks_args_one_track_is_mux_args():
+    track = RenderedTrack(Path("/d/dub.avi"), "mp3", 2, -1.5, False, stream_index=1,
+                          duration_s=98.25)
+    for piped in (False, True):
+        assert mux.mux_tracks_args(
+            ORIG, [mux.DubTrack(track, "fre", "French (SyncDub)")], Path("/o.mkv"),
+            dub_default=True, piped=0 if piped else None) == mux.mux_args(
+            ORIG, track, Path("/o.mkv"), language="fre", title="French (SyncDub)",
+            dub_default=True, piped=piped)
+
+
+def test_mux_tracks_args_two_tracks_in_order_one_piped():
+    """Two dubs: inputs 1 and 2 in order (the second from stdin, shifted and cut), mapped
+    after the original's audio, each tagged and titled; the negative delay adds `-ss 0`."""
+    spa = RenderedTrack(Path("/w/dub0/dub_rendered.ac3.mka"), "ac3", 6, 0.032, True)
+    fre = RenderedTrack(Path("/w/dub1/dub_rendered.aac.mka"), "aac", 2, -0.5, True,
+                        duration_s=99.5)
+    sub = mux.AddedSubtitle(Path("/w/dub1/subtitle0.srt"), "fre", "French (SyncDub)")
+    orig = _info(_s(0, "video", "h264"), _s(1, "audio", "dts"), _s(2, "subtitle", "subrip"))
+    assert mux.mux_tracks_args(orig, [mux.DubTrack(spa, "spa", "Spanish (SyncDub)"),
+                                      mux.DubTrack(fre, "fre", "Doublage")],
+                               Path("/o.mkv"), piped=1, subtitles=[sub]) == [
+        "-y", "-thread_queue_size", "512", "-i", "/in/film.mp4",
+        "-itsoffset", "0.032000", "-thread_queue_size", "512",
+        "-i", "/w/dub0/dub_rendered.ac3.mka",
+        "-t", "99.500000", "-itsoffset", "-0.500000", "-thread_queue_size", "512",
+        "-f", "matroska", "-i", "pipe:0",
+        "-i", "/w/dub1/subtitle0.srt",
+        "-map", "0:0", "-map", "0:1", "-map", "0:2", "-map", "1:0", "-map", "2:0",
+        "-map", "3:0",
+        "-map_metadata", "0", "-map_chapters", "0", "-c", "copy",
+        "-disposition:a:1", "0",
+        "-metadata:s:a:1", "language=spa", "-metadata:s:a:1", "title=Spanish (SyncDub)",
+        "-disposition:a:2", "0",
+        "-metadata:s:a:2", "language=fre", "-metadata:s:a:2", "title=Doublage",
+        "-disposition:s:1", "0",
+        "-metadata:s:s:1", "language=fre", "-metadata:s:s:1", "title=French (SyncDub)",
+        "-ss", "0", "-f", "matroska", "/o.mkv"]
+
+
+def test_mux_tracks_args_dub_default_is_the_first_dub():
+    a = RenderedTrack(Path("/a.mka"), "ac3", 2, 0.0, True)
+    args = mux.mux_tracks_args(_info(_s(0, "video", "h264"), _s(1, "audio", "aac")),
+                               [mux.DubTrack(a, "spa", "s"), mux.DubTrack(a, "fre", "f")],
+                               Path("/o.mkv"), dub_default=True)
+    assert " ".join(args).count("-disposition") == 3
+    assert args[args.index("-disposition:a:0") + 1] == "0"
+    assert args[args.index("-disposition:a:1") + 1] == "default"
+    assert args[args.index("-disposition:a:2") + 1] == "0"
+
+
+@pytest.mark.parametrize("name", ["orig", "orig_mp4"])
+def test_mux_tracks_two_dubs_one_with_a_lead_in(files, tmp_path, name):
+    """A re-encoded dub and a copied one with a lead-in (pre-cut for the MP4 original):
+    both after the original's audio in order, tagged, the original untouched, the second
+    one's clicks where its delay says, nothing else left in the folder."""
+    orig: MediaInfo = files[name]
+    dub = write_audio(tmp_path / "lead.mka", click_signal(4.0, [0.3, 1.5, 3.0]), "ac3",
+                      tmp_path)
+    lead = RenderedTrack(dub, "ac3", 2, -0.75, False, duration_s=3.5)
+    out = mux.mux_tracks(orig, [mux.DubTrack(files["track"], "spa", "Spanish (SyncDub)"),
+                                mux.DubTrack(lead, "fre", "French (SyncDub)")],
+                         tmp_path / "two.mkv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lead.mka", "two.mkv"]
+    _same_video_and_audio(orig.path, out)
+    audio = [s for s in ffprobe(out, "-show_streams")["streams"] if s["codec_type"] == "audio"]
+    assert [(a["tags"].get("language"), a["tags"].get("title")) for a in audio[2:]] == [
+        ("spa", "Spanish (SyncDub)"), ("fre", "French (SyncDub)")]
+    assert _stream_md5(out, "a:2") == _stream_md5(files["track"].path, "a:0")
+    v0 = float(_packets(out, "v:0")[0][0]) - float(_packets(orig.path, "v:0")[0][0])
+    got = find_clicks(decode(out, probe(out).audio[-1].index), 2)
+    want = find_clicks(decode(dub), 3)[1:]
+    for g, w in zip(got, want):
+        assert abs(g - v0 - (w - 0.75)) < 0.002, (got, want, v0)
+
+
+def test_failed_mux_tracks_leaves_nothing(files, tmp_path):
+    junk = tmp_path / "junk.mka"
+    junk.write_text("not audio")
+    out = tmp_path / "out" / "film.mkv"
+    with pytest.raises(MediaError):
+        mux.mux_tracks(files["orig"], [mux.DubTrack(files["track"], "spa", "s"),
+                                       mux.DubTrack(RenderedTrack(junk, "ac3", 2, 0.0, True),
+                                                    "fre", "f")], out)
+    assert not out.exists() and list(out.parent.iterdir()) == []
