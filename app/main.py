@@ -1,4 +1,5 @@
-"""HTML pages: Home, New sync (upload or media folder), Tasks, one task, System, login.
+"""HTML pages: Home, New sync (upload or media folder), Tasks, one task, season batches
+(list, new, one batch), System, login.
 
 Pages render a shell; the browser script (static/js/app.js) fills it from the API, so the
 pages and curl see the same data.
@@ -13,7 +14,7 @@ from flask import (Blueprint, abort, current_app, g, redirect, render_template, 
 
 from app import security, system
 from app.services.types import GAP_FILLS, MODES
-from app.submit import MAX_CUSTOM_NAME
+from app.submit import MAX_CUSTOM_NAME, MAX_DUBS
 from app.utils.i18n import LANGUAGES, js_strings, pick_language, translator
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def upload():
                            allowed=sorted(s.allowed_extensions),
                            max_size=s.max_content_length,
                            modes=MODES, gap_fills=GAP_FILLS, max_name=MAX_CUSTOM_NAME,
+                           max_dubs=MAX_DUBS,
                            default_mode=s.engine.sync_mode, default_gap=s.engine.gap_fill)
 
 
@@ -81,6 +83,26 @@ def task(task_id: str):
     if current_app.extensions["jobs"].get(task_id) is None:
         abort(404)
     return render_template("task.html", active="tasks", task_id=task_id)
+
+
+@bp.get("/batches")
+def batches():
+    return render_template("batches.html", active="batches")
+
+
+@bp.get("/batches/new")
+def batch_new():
+    s = _settings()
+    return render_template("batch_new.html", active="batches",
+                           media_enabled=s.media_source_enabled,
+                           modes=MODES, gap_fills=GAP_FILLS,
+                           default_mode=s.engine.sync_mode, default_gap=s.engine.gap_fill)
+
+
+@bp.get("/batches/<batch_id>")
+def batch(batch_id: str):
+    # The page asks GET /api/batches/<id> and says so when there is no such batch.
+    return render_template("batch.html", active="batches", batch_id=batch_id)
 
 
 @bp.get("/system")

@@ -108,11 +108,77 @@ STRINGS: dict[str, dict[str, str]] = {
     "sys.versions": {"en": "Versions", "es": "Versiones"},
     "sys.jobs": {"en": "Jobs", "es": "Trabajos"},
     "sys.health": {"en": "Health", "es": "Salud"},
+    # season batches (pages: /batches, /batches/new, /batches/<id>)
+    "nav.batches": {"en": "Season batch", "es": "Temporada"},
+    "batch.new_title": {"en": "Sync a season", "es": "Sincronizar una temporada"},
+    "batch.new_subtitle": {"en": "Choose the folder of original episodes and the folder of "
+                                 "dubbed episodes on the server's media folder. SyncDub "
+                                 "proposes which dub goes with which episode; you check it "
+                                 "before anything runs.",
+                           "es": "Elige la carpeta de episodios originales y la de episodios "
+                                 "doblados en el volumen de medios del servidor. SyncDub "
+                                 "propone qué doblaje va con cada episodio; lo revisas antes "
+                                 "de que se ejecute nada."},
+    "batch.folders": {"en": "1. The two folders", "es": "1. Las dos carpetas"},
+    "batch.originals": {"en": "Originals folder", "es": "Carpeta de originales"},
+    "batch.dubs": {"en": "Dubs folder", "es": "Carpeta de doblajes"},
+    "batch.this_folder": {"en": "This folder", "es": "Esta carpeta"},
+    "batch.name": {"en": "Batch name (optional)", "es": "Nombre del lote (opcional)"},
+    "batch.name_ph": {"en": "e.g. Dark season 1", "es": "Ej: Dark temporada 1"},
+    "batch.name_help": {"en": "Empty: the originals folder's name.",
+                        "es": "Si no se especifica, el nombre de la carpeta de originales."},
+    "batch.propose": {"en": "Propose pairing", "es": "Proponer emparejamiento"},
+    "batch.proposal": {"en": "2. Check the pairing", "es": "2. Revisa el emparejamiento"},
+    "batch.proposal_help": {"en": "Change a dubbed file with its list, or drop a row. Nothing "
+                                  "runs until you press Start.",
+                            "es": "Cambia un archivo doblado con su lista, o quita una fila. "
+                                  "No se ejecuta nada hasta que pulses Iniciar."},
+    "batch.col_episode": {"en": "Episode", "es": "Episodio"},
+    "batch.col_original": {"en": "Original", "es": "Original"},
+    "batch.col_dubbed": {"en": "Dubbed", "es": "Doblado"},
+    "batch.col_how": {"en": "Paired by", "es": "Emparejado por"},
+    "batch.col_actions": {"en": "Actions", "es": "Acciones"},
+    "batch.col_status": {"en": "Status", "es": "Estado"},
+    "batch.col_confidence": {"en": "Confidence", "es": "Confianza"},
+    "batch.col_details": {"en": "Details", "es": "Detalles"},
+    "batch.unpaired_originals": {"en": "Originals without a dub",
+                                 "es": "Originales sin doblaje"},
+    "batch.unpaired_dubs": {"en": "Dubs without an original",
+                            "es": "Doblajes sin original"},
+    "batch.ambiguous": {"en": "Ambiguous: not paired, choose by hand",
+                        "es": "Ambiguos: sin emparejar, elige a mano"},
+    "batch.start": {"en": "Start batch", "es": "Iniciar lote"},
+    "batch.title": {"en": "Season batch", "es": "Lote de temporada"},
+    "batch.list_title": {"en": "Season batches", "es": "Lotes de temporada"},
+    "batch.list_empty": {"en": "No season batches yet.", "es": "Aún no hay lotes."},
+    "batch.new": {"en": "New batch", "es": "Nuevo lote"},
+    "batch.all": {"en": "All batches", "es": "Todos los lotes"},
+    "batch.retry_failed": {"en": "Retry failed", "es": "Reintentar fallidos"},
+    "batch.progress": {"en": "Episodes finished", "es": "Episodios terminados"},
+    "batch.not_in_batch": {"en": "Files left out of this batch",
+                           "es": "Archivos que quedaron fuera del lote"},
+    "batch.disabled": {"en": "Season batches read the server's media folder, which is not "
+                             "enabled on this server (MEDIA_SOURCE_ENABLED).",
+                       "es": "Los lotes de temporada leen el volumen de medios del servidor, "
+                             "que no está activado en este servidor (MEDIA_SOURCE_ENABLED)."},
     # login
     "login.title": {"en": "Log in", "es": "Iniciar sesión"},
     "login.key": {"en": "API key", "es": "Clave de API"},
     "login.submit": {"en": "Log in", "es": "Entrar"},
     "login.wrong": {"en": "That key is not right.", "es": "Esa clave no es correcta."},
+    # several dubs in one task (upload page, task page)
+    "up.add_dub": {"en": "Add another dub", "es": "Añadir otro doblaje"},
+    "up.add_dub_help": {"en": "Several dubs of the same film (e.g. Castilian and Latin "
+                              "American) go into one MKV, each with its own sync.",
+                        "es": "Varios doblajes de la misma película (p. ej. castellano y "
+                              "latino) van en un solo MKV, cada uno sincronizado aparte."},
+    "up.another_dub": {"en": "Dubbed video", "es": "Video doblado"},
+    "up.remove_dub": {"en": "Remove", "es": "Quitar"},
+    "task.warnings": {"en": "Completed with warnings: these dubs were not written",
+                      "es": "Completada con avisos: estos doblajes no se escribieron"},
+    "task.dubs": {"en": "Dubs", "es": "Doblajes"},
+    "task.language": {"en": "Language", "es": "Idioma"},
+    "task.dub_result": {"en": "Result", "es": "Resultado"},
 }
 
 #: Strings the browser script needs (statuses, stages, plain failure messages...).
@@ -196,6 +262,61 @@ JS_STRINGS: dict[str, dict[str, str]] = {
     "task.confirm_delete": {"en": "Delete this task? The MKV stays in the output folder.",
                             "es": "¿Borrar esta tarea? El MKV se queda en la carpeta de "
                                   "salida."},
+    # season batches (static/js/batch.js)
+    "batch.pick_originals": {"en": "Originals", "es": "Originales"},
+    "batch.pick_dubs": {"en": "Dubs", "es": "Doblajes"},
+    "batch.need_folders": {"en": "Choose the originals folder and the dubs folder.",
+                           "es": "Elige la carpeta de originales y la de doblajes."},
+    "batch.same_folder": {"en": "The originals and the dubs must be two different folders.",
+                          "es": "Los originales y los doblajes deben estar en carpetas "
+                                "distintas."},
+    "batch.proposing": {"en": "Reading the two folders", "es": "Leyendo las dos carpetas"},
+    "batch.starting": {"en": "Starting the batch", "es": "Iniciando el lote"},
+    "batch.how.name": {"en": "name", "es": "nombre"},
+    "batch.how.duration": {"en": "duration", "es": "duración"},
+    "batch.how.manual": {"en": "by hand", "es": "a mano"},
+    "batch.by_hand": {"en": "chosen by hand", "es": "elegido a mano"},
+    "batch.choose_dub": {"en": "choose the dubbed file…", "es": "elige el archivo doblado…"},
+    "batch.drop": {"en": "Drop", "es": "Quitar"},
+    "batch.add_pair": {"en": "Add a pair", "es": "Añadir pareja"},
+    "batch.candidates": {"en": "could be", "es": "podría ser"},
+    "batch.no_pairs": {"en": "No episode is paired. Add a pair by hand or choose other "
+                             "folders.",
+                       "es": "Ningún episodio está emparejado. Añade una pareja a mano o "
+                             "elige otras carpetas."},
+    "batch.need_dub": {"en": "Choose a dubbed file for every row, or drop the row.",
+                       "es": "Elige un archivo doblado para cada fila, o quita la fila."},
+    "batch.dub_twice": {"en": "The same dubbed file is in two rows.",
+                        "es": "El mismo archivo doblado está en dos filas."},
+    "batch.summary": {"en": "pairs", "es": "parejas"},
+    "batch.unpaired": {"en": "unpaired", "es": "sin pareja"},
+    "batch.ambiguous_n": {"en": "ambiguous", "es": "ambiguos"},
+    "batch.refused": {"en": "refused: not the same film",
+                      "es": "rechazado: no es la misma película"},
+    "batch.status.processing": {"en": "Processing", "es": "En curso"},
+    "batch.status.completed": {"en": "Completed", "es": "Completado"},
+    "batch.status.completed_with_refusals": {"en": "Completed, some refused",
+                                             "es": "Completado, con rechazos"},
+    "batch.status.failed": {"en": "Failed", "es": "Fallido"},
+    "batch.status.cancelled": {"en": "Cancelled", "es": "Cancelado"},
+    "batch.count.queued": {"en": "queued", "es": "en cola"},
+    "batch.count.processing": {"en": "processing", "es": "en curso"},
+    "batch.count.completed": {"en": "completed", "es": "completados"},
+    "batch.count.refused": {"en": "refused", "es": "rechazados"},
+    "batch.count.failed": {"en": "failed", "es": "fallidos"},
+    "batch.count.cancelled": {"en": "cancelled", "es": "cancelados"},
+    "batch.episodes": {"en": "episodes", "es": "episodios"},
+    "batch.download": {"en": "Download", "es": "Descargar"},
+    "batch.task": {"en": "Task", "es": "Tarea"},
+    "batch.not_found": {"en": "There is no such batch.", "es": "No existe ese lote."},
+    "batch.announce": {"en": "Batch", "es": "Lote"},
+    # several dubs in one task
+    "status.completed_warnings": {"en": "Completed with warnings",
+                                  "es": "Completada con avisos"},
+    "task.dub_written": {"en": "written", "es": "escrito"},
+    "task.dub_refused": {"en": "not written", "es": "no escrito"},
+    "up.too_many_dubs": {"en": "One task takes at most {n} dubs.",
+                         "es": "Una tarea admite como mucho {n} doblajes."},
 }
 
 
