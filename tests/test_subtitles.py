@@ -92,8 +92,9 @@ def test_retime_events_keeps_order_fields_and_comments():
     before = [e.copy() for e in events]
     res = retime_events(events, tm)
     assert events == before                                # the input is not changed
+    # the karaoke scaled by the speed (tests/test_subtitles_ass_tags.py), the rest kept
     assert [e.text for e in res.events] == [r"{\pos(960,100)\b1}First", "a note",
-                                            r"{\k20}Ka{\k30}ra"]
+                                            r"{\k21}Ka{\k31}ra"]
     first = res.events[0]
     assert (first.style, first.layer, first.name, first.marginl, first.effect) == \
         ("Sign", 2, "Ana", 12, "Scroll up")
@@ -142,8 +143,9 @@ def test_ass_round_trip_keeps_styles_positions_tags_and_script_info(tmp_path):
 
     raw = dst.read_text(encoding="utf-8")
     assert "[Script Info]" in raw and "[V4+ Styles]" in raw
-    assert r"{\pos(960,100)\fad(200,200)}CALLE MAYOR" in raw
-    assert r"{\k50}La {\k100}la {\k150}la" in raw
+    # timed tags scaled by PAL (1.0427): 200 -> 209 ms; 50+100+150 cs -> 52+104+157 cs
+    assert r"{\pos(960,100)\fad(209,209)}CALLE MAYOR" in raw
+    assert r"{\k52}La {\k104}la {\k157}la" in raw
     assert r"¿Dónde {\i1}estás{\i0}?" in raw
 
     orig = pysubs2.SSAFile.from_string(ASS)

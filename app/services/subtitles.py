@@ -17,9 +17,14 @@ Rules, per cue (`retime_events`):
 - order and every other field (style, text and its override tags, layer, margins, name,
   effect) are kept. Comment events are passed through untouched: they are never shown.
 
-Not done here: timed override tags inside the text (``\\k`` karaoke, ``\\t``, ``\\move``,
-``\\fad``) are relative to the line's start and keep their values, so on a PAL map a
-karaoke line's syllables end ~4 % before the (longer) line does.
+ASS/SSA timed override tags inside a kept cue's text are relative to the line's start, so
+they are scaled by the same speed as its duration (`scale_override_times`): karaoke
+(``\\k``, ``\\K``, ``\\kf``, ``\\ko``, centiseconds), ``\\t(t1,t2,...)``, the two times of
+``\\move(x1,y1,x2,y2,t1,t2)``, ``\\fad(t1,t2)`` and the four times of ``\\fade(...)`` (ms),
+rounded to integers; positions, colours, other tags and the text outside ``{...}`` are
+kept byte for byte, and at speed 1 the text is not touched at all. A cue clipped at a
+segment edge is scaled only: its tags are not shifted or cut to the part kept (a karaoke
+line cut at its start keeps its first syllables, its end is cut off by the cue's end).
 
 `retime_file` is the I/O twin (read with an encoding fallback, write to a temporary name
 and rename, same format out as in, always UTF-8 as Matroska wants); `find_sidecar_subtitles`
@@ -30,6 +35,7 @@ text one to a file (`subtitle_extract_args`), which is then re-timed like a side
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -122,8 +128,11 @@ def retime_interval(start: int, end: int, tmap: TimeMap) -> tuple[int, int, bool
     original timeline, or None when it is dropped (no segment overlaps it, or it maps to
     zero length or wholly before 0). `clipped`: part of it was cut off."""
     seg = holding_segment(start, end, tmap)
-    if seg is None:
-        return None
+    return None if seg is None else _place(start, end, seg)
+
+
+def _place(start: int, end: int, seg: Segment) -> tuple[int, int, bool] | None:
+    """retime_interval through the segment `seg` that holds [start, end)."""
     lo = max(float(start), seg.dub_start * 1000.0)
     hi = min(float(end), seg.dub_end * 1000.0)
     clipped = lo > start or hi < end
@@ -137,6 +146,97 @@ def retime_interval(start: int, end: int, tmap: TimeMap) -> tuple[int, int, bool
     return new_start, new_end, clipped
 
 
+#: Inside an override block: a karaoke tag and its centiseconds, or a tag taking
+#: arguments in brackets whose times are scaled (`\\fade` before `\\fad`, so that the
+#: longer name wins; `\\move(` and not `\\movevc(`; `\\t(` is the transform).
+_TIMED_TAG = re.compile(r"\\(?:(?P<k>kf|ko|k|K)(?P<cs>\d+(?:\.\d*)?)"
+                        r"|(?P<fn>fade|fad|move|t)\s*\()")
+_OVERRIDE_BLOCK = re.compile(r"\{[^}]*\}")
+_NUMBER_ARG = re.compile(r"^(\s*)(-?\d+(?:\.\d*)?)(\s*)$")
+
+
+def _split_args(inner: str) -> list[str]:
+    """The arguments of a tag's brackets, split at the commas not inside nested brackets
+    (`\\t(0,500,\\clip(0,0,10,10))` has three)."""
+    args, depth, cur = [], 0, []
+    for ch in inner:
+        if ch == "," and depth == 0:
+            args.append("".join(cur))
+            cur = []
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur.append(ch)
+    args.append("".join(cur))
+    return args
+
+
+def _timed_args(fn: str, args: list[str]) -> tuple[int, ...]:
+    """Which arguments of `fn` are times: \\fad(t1,t2) (and \\fade with two), the last
+    four of \\fade's seven, the last two of \\move's six, t1 and t2 of \\t when it has
+    them (3 or 4 arguments: \\t(accel,style) and \\t(style) have none)."""
+    n = len(args)
+    if fn in ("fad", "fade") and n == 2:
+        return (0, 1)
+    if fn == "fade" and n == 7:
+        return (3, 4, 5, 6)
+    if fn == "move" and n == 6:
+        return (4, 5)
+    if fn == "t" and n >= 3 and all(_NUMBER_ARG.match(a) for a in args[:2]):
+        return (0, 1)
+    return ()
+
+
+def _scale_arg(arg: str, factor: float) -> str:
+    m = _NUMBER_ARG.match(arg)
+    if m is None:                       # not a plain number: left as it is
+        return arg
+    return f"{m.group(1)}{round(float(m.group(2)) * factor)}{m.group(3)}"
+
+
+def scale_override_times(text: str, factor: float) -> str:
+    """Pure: an ASS/SSA event's text with the times of its override tags multiplied by
+    `factor` (the speed of the segment the cue was placed through; > 1: longer on the
+    original). Scaled: karaoke `\\k`/`\\K`/`\\kf`/`\\ko` (centiseconds; rounded on the
+    running sum, so the syllables still add up, within 1 cs, to the scaled total), the
+    times of `\\t`, `\\move`, `\\fad`, `\\fade` (ms, rounded to integers). Everything
+    else (positions, colours, other tags, a `\\t`'s own modifiers, text outside `{...}`)
+    is kept byte for byte; `factor` 1 returns `text` itself."""
+    if factor == 1.0 or "{" not in text:
+        return text
+    karaoke = [0.0, 0]                  # running sum in: cs as written; out: cs written
+
+    def block(m: re.Match) -> str:
+        src, out, pos = m.group(0), [], 0
+        while (t := _TIMED_TAG.search(src, pos)) is not None:
+            out.append(src[pos:t.start()])
+            if t.group("k"):
+                karaoke[0] += float(t.group("cs"))
+                cs = round(karaoke[0] * factor) - karaoke[1]
+                karaoke[1] += cs
+                out.append(f"\\{t.group('k')}{cs}")
+                pos = t.end()
+                continue
+            depth, close = 1, None
+            for i in range(t.end(), len(src)):
+                depth += (src[i] == "(") - (src[i] == ")")
+                if depth == 0:
+                    close = i
+                    break
+            if close is None:           # no closing bracket: left as written
+                out.append(src[t.start():t.end()])
+                pos = t.end()
+                continue
+            args = _split_args(src[t.end():close])
+            timed = _timed_args(t.group("fn"), args)
+            args = [_scale_arg(a, factor) if i in timed else a for i, a in enumerate(args)]
+            out.append(src[t.start():t.end()] + ",".join(args) + ")")
+            pos = close + 1
+        out.append(src[pos:])
+        return "".join(out)
+
+    return _OVERRIDE_BLOCK.sub(block, text)
+
+
 def retime_events(events: Iterable[SSAEvent], tmap: TimeMap) -> RetimeResult:
     """Cues on the dub timeline -> cues on the original's (see the module's rules).
 
@@ -148,12 +248,14 @@ def retime_events(events: Iterable[SSAEvent], tmap: TimeMap) -> RetimeResult:
         if ev.is_comment:
             out.events.append(ev.copy())
             continue
-        placed = retime_interval(ev.start, ev.end, tmap) if ev.end > ev.start else None
+        seg = holding_segment(ev.start, ev.end, tmap) if ev.end > ev.start else None
+        placed = _place(ev.start, ev.end, seg) if seg is not None else None
         if placed is None:
             out.dropped += 1
             continue
         new = ev.copy()
         new.start, new.end, clipped = placed
+        new.text = scale_override_times(ev.text, seg.speed)
         out.events.append(new)
         out.moved += 1
         out.clipped += clipped
