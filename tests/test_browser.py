@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.media import ffmpeg, streams
+from tests.helpers.media import make_unrelated, streams
 from tests.helpers.web import free_port, start_gunicorn, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -151,12 +151,7 @@ def test_refused_task_shows_its_reasons_and_leaves_no_file(browser, server, clip
     """The real engine refuses an unrelated dub (another sound bed): the task page says
     so in words with the refusal's reasons, and the output folder holds nothing."""
     base, srv = server
-    other = tmp_path / "other.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=24",
-           "-f", "lavfi", "-i", "anoisesrc=d=24:c=pink:r=48000:a=0.3:seed=7",
-           "-af", "volume='0.2+0.8*gt(sin(3.1*t)*sin(1.3*t+2)*sin(0.53*t+1),0.1)'"
-                  ":eval=frame", "-ac", "2", "-c:v", "libx264", "-preset",
-           "ultrafast", "-c:a", "aac", "-b:a", "96k", str(other))
+    other = make_unrelated(tmp_path / "other.mkv")
     page = browser.new_page()
     page.goto(base + "/upload")
     page.set_input_files("#original-file", str(clips[0]))

@@ -90,6 +90,18 @@ def make_pair(folder: Path, seconds: float = 24.0, delay: float = 1.5) -> tuple[
     return orig, dub
 
 
+def make_unrelated(path: Path, seconds: float = 24.0, seed: int = 7) -> Path:
+    """Another film's release: the same picture size and length as make_pair's, a
+    different sound bed (gated pink noise); the engine must refuse it as a dub of
+    make_pair's original."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x90:r=10:d={seconds}",
+           "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c=pink:r=48000:a=0.3:seed={seed}",
+           "-af", "volume='0.2+0.8*gt(sin(3.1*t)*sin(1.3*t+2)*sin(0.53*t+1),0.1)'"
+                  ":eval=frame", "-ac", "2", "-c:v", "libx264", "-preset",
+           "ultrafast", "-c:a", "aac", "-b:a", "96k", str(path))
+    return path
+
+
 def make_video_only(path: Path, duration: float = 5.0) -> Path:
     ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=25:duration={duration}",
            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)
