@@ -230,8 +230,8 @@ class SyncReport:
 @dataclass(frozen=True)
 class DubOutcome:
     """What became of one dub of a several-dub request: accepted (its track is in the
-    MKV) or not (`error`/`error_code` say why: "alignment_failed" for a refusal, else
-    the error's code); `report`: its own report (None where there is none, e.g. a file
+    MKV) or not (`error`/`error_code` say why: the error's code, "not_same_film" for
+    a refusal); `report`: its own report (None where there is none, e.g. a file
     that could not be read)."""
 
     dub: str

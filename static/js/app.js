@@ -65,6 +65,12 @@
     return {queued: "secondary", processing: "info", completed: "success",
             failed: "danger", cancelled: "warning"}[s] || "secondary";
   }
+  // A task's badge: "completed with warnings" (several dubs, some not written) is its own.
+  function jobBadge(job) {
+    const warn = job.status === "completed" && (job.warnings || []).length > 0;
+    return {cls: warn ? "warning" : statusClass(job.status), text: t(warn ? "status.completed_warnings" : "status." + job.status)};
+  }
+  function dubNames(job) { return (job.dubbed_names || [job.dubbed_name]).join(", "); }
   function stageLabel(job) { return t("stage." + job.stage) !== "stage." + job.stage ? t("stage." + job.stage) : job.stage; }
   function plainError(job) {
     const key = "err." + (job.error_code || "generic");
@@ -157,8 +163,9 @@
     const form = $("#sync-form");
     const errBox = $("#form-error");
     const submit = $("#submit-btn");
-    const chosen = {original: null, dubbed: null};
+    const chosen = {original: null, dubbed: []};   // media folder: one original, 1+ dubs
     let mode = "local";
+    let extraDubs = 0;                                // local: further dub rows made so far
 
     function showError(msg) { errBox.textContent = msg; errBox.classList.toggle("d-none", !msg); }
     function setMode(m) {
@@ -177,12 +184,59 @@
       box.querySelector(".toast-body").textContent = msg;
       window.bootstrap ? bootstrap.Toast.getOrCreateInstance(box, {delay: 2500}).show() : null;
     }
+    function choiceLine(entry, remove) {
+      return el("div", {class: "nfs-choice"}, el("i", {class: "bi bi-film"}), " " + entry.name + " ",
+        el("button", {type: "button", class: "btn btn-sm btn-outline-danger py-0", "aria-label": "× " + entry.name,
+          onclick: remove}, "×"));
+    }
     function showChoice(role) {
       const box = $("#nfs-" + role);
-      if (!chosen[role]) { box.textContent = box.dataset.empty; return; }
-      box.replaceChildren(el("i", {class: "bi bi-film"}), " " + chosen[role].name + " ",
-        el("button", {type: "button", class: "btn btn-sm btn-outline-danger py-0", "aria-label": "×",
-          onclick: () => { chosen[role] = null; showChoice(role); }}, "×"));
+      const picked = role === "original" ? (chosen.original ? [chosen.original] : []) : chosen.dubbed;
+      if (!picked.length) { box.textContent = box.dataset.empty; return; }
+      box.replaceChildren(...picked.map((entry) => choiceLine(entry, () => {
+        if (role === "original") chosen.original = null;
+        else chosen.dubbed = chosen.dubbed.filter((d) => d !== entry);
+        showChoice(role);
+      })));
+    }
+    // The media folder: "use as dubbed" adds a dub (several dubs go onto the one original).
+    function choose(role, entry) {
+      if (role === "original") { chosen.original = entry; return true; }
+      if (chosen.dubbed.some((d) => d.path === entry.path)) return false;
+      const max = Number($("#nfs-dubbed").dataset.max || 8);
+      if (chosen.dubbed.length >= max) { showError(t("up.too_many_dubs").replace("{n}", max)); return false; }
+      chosen.dubbed.push(entry);
+      return true;
+    }
+    // Local files: a further dub row (file input, its upload bar and note, a remove button).
+    function addDubRow() {
+      const box = $("#more-dubs"), max = Number($("#add-dub").dataset.max || 8);
+      if (box.children.length + 1 >= max) return;
+      extraDubs += 1;
+      const id = "dubbed" + (extraDubs + 1);
+      const label = box.dataset.label + " " + (box.children.length + 2);
+      const input = el("input", {class: "form-control", type: "file", id: id + "-file",
+        accept: $("#dubbed-file").getAttribute("accept"), "aria-label": label});
+      const row = el("div", {class: "more-dub mt-3", "data-id": id},
+        el("div", {class: "d-flex align-items-center gap-2"},
+          el("label", {class: "form-label fw-semibold mb-1 flex-grow-1", for: id + "-file", text: label}),
+          el("button", {type: "button", class: "btn btn-sm btn-outline-danger py-0", "aria-label": box.dataset.remove + " " + label,
+            onclick: () => { row.remove(); $("#add-dub").disabled = false; }}, "×")),
+        input,
+        el("div", {class: "progress mt-2 d-none", role: "progressbar", id: id + "-progress", "aria-label": label,
+          "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", style: "height: 1.25rem"},
+          el("div", {class: "progress-bar progress-bar-striped progress-bar-animated", style: "width: 0%"}, "0 %")),
+        el("div", {class: "small text-body-secondary mt-1", id: id + "-upload-note"}));
+      box.append(row);
+      $("#add-dub").disabled = box.children.length + 1 >= max;
+      input.focus();
+    }
+    if ($("#add-dub")) $("#add-dub").addEventListener("click", addDubRow);
+    // Every local dub chosen, in order: [file, its bar, its note].
+    function localDubs() {
+      const rows = [["dubbed"], ...Array.from(document.querySelectorAll("#more-dubs .more-dub")).map((r) => [r.dataset.id])];
+      return rows.map(([id]) => [$("#" + id + "-file").files[0], $("#" + id + "-progress"), $("#" + id + "-upload-note")])
+        .filter(([f]) => f);
     }
     async function browse(path) {
       const list = $("#nfs-list");
@@ -210,7 +264,8 @@
               el("button", {type: "button", class: "btn btn-sm btn-outline-primary", onclick: () => browse(entry.path)}, document.querySelector("#nfs-panel").dataset.enter || "→")));
           } else {
             const pick = (role) => () => {
-              chosen[role] = entry; showChoice(role);
+              if (!choose(role, entry)) return;
+              showChoice(role);
               toast(t(role === "original" ? "up.chosen_original" : "up.chosen_dubbed") + ": " + entry.name);
             };
             list.append(el("div", {class: "list-group-item d-flex align-items-center gap-2", "data-path": entry.path},
@@ -241,14 +296,18 @@
       try {
         let body;
         if (mode === "local") {
-          const o = $("#original-file").files[0], d = $("#dubbed-file").files[0];
-          if (!o || !d) throw new Error(t("up.need_both"));
+          const o = $("#original-file").files[0], dubs = localDubs();
+          if (!o || !$("#dubbed-file").files[0]) throw new Error(t("up.need_both"));
           const oid = await uploadFile(o, $("#original-progress"), $("#original-upload-note"));
-          const did = await uploadFile(d, $("#dubbed-progress"), $("#dubbed-upload-note"));
-          body = Object.assign({original_upload: oid, dubbed_upload: did}, opts);
+          const ids = [];
+          for (const [file, bar, note] of dubs) ids.push(await uploadFile(file, bar, note));
+          body = Object.assign(ids.length > 1 ? {original_upload: oid, dubbed_uploads: ids}
+            : {original_upload: oid, dubbed_upload: ids[0]}, opts);
         } else {
-          if (!chosen.original || !chosen.dubbed) throw new Error(t("up.need_both"));
-          body = Object.assign({original_path: chosen.original.path, dubbed_path: chosen.dubbed.path}, opts);
+          if (!chosen.original || !chosen.dubbed.length) throw new Error(t("up.need_both"));
+          const paths = chosen.dubbed.map((d) => d.path);
+          body = Object.assign(paths.length > 1 ? {original_path: chosen.original.path, dubbed_paths: paths}
+            : {original_path: chosen.original.path, dubbed_path: paths[0]}, opts);
         }
         submit.querySelector("span").textContent = t("up.starting") + "…";
         const r = await api("POST", "/api/sync", body);
@@ -275,8 +334,8 @@
         el("div", {class: "col-md-7"},
           el("div", {}, job.status === "processing" ? el("span", {class: "spinner-border spinner-border-sm text-info me-1"}) : null,
             el("span", {class: "fw-semibold", text: job.original_name}), " ",
-            el("span", {class: "badge text-bg-" + statusClass(job.status), text: t("status." + job.status)})),
-          el("div", {class: "small text-body-secondary text-truncate", text: "+ " + job.dubbed_name}),
+            el("span", {class: "badge text-bg-" + jobBadge(job).cls, text: jobBadge(job).text})),
+          el("div", {class: "small text-body-secondary text-truncate", text: "+ " + dubNames(job)}),
           el("div", {class: "small", text: line}),
           el("div", {class: "small text-body-secondary"}, el("i", {class: "bi bi-clock"}), " " + fmtDate(job.created_at))),
         el("div", {class: "col-md-5"}, bar)));
@@ -349,9 +408,9 @@
 
     function render(job) {
       const badge = $("#status-badge");
-      badge.className = "badge align-middle text-bg-" + statusClass(job.status);
-      badge.textContent = t("status." + job.status);
-      $("#names").textContent = job.original_name + "  +  " + job.dubbed_name;
+      badge.className = "badge align-middle text-bg-" + jobBadge(job).cls;
+      badge.textContent = jobBadge(job).text;
+      $("#names").textContent = job.original_name + "  +  " + dubNames(job);
       $("#created").textContent = fmtDate(job.created_at);
       $("#finished-wrap").classList.toggle("d-none", !job.finished_at);
       $("#finished").textContent = fmtDate(job.finished_at);
@@ -397,6 +456,16 @@
           [t("map.inserts"), String(m.inserts ?? "–")]]);
         const langs = m.languages || {};
         dl($("#languages"), [[t("lang.original"), langs.original || t("lang.unknown")], [t("lang.dubbed"), langs.dubbed || t("lang.unknown")]]);
+        const warnings = job.warnings || [];
+        $("#warnings-box").classList.toggle("d-none", !warnings.length);
+        $("#warnings-list").replaceChildren(...warnings.map((x) => el("li", {text: x})));
+        const dubs = m.dubs || [];
+        $("#dubs-box").classList.toggle("d-none", !dubs.length);
+        $("#dubs-table tbody").replaceChildren(...dubs.map((d) => el("tr", {class: d.accepted ? "" : "table-warning"},
+          el("td", {class: "text-break", text: d.name}),
+          el("td", {text: d.language || t("lang.unknown")}),
+          el("td", {text: d.accepted ? t("task.dub_written") : t("task.dub_refused") + (d.error ? ": " + d.error : "")}),
+          el("td", {class: "text-end text-nowrap", text: Math.round(100 * (d.confidence || 0)) + " %"}))));
         const reasons = job.reasons || [];
         $("#reasons-box").classList.toggle("d-none", !reasons.length);
         $("#result-reasons").replaceChildren(...reasons.map((x) => el("li", {text: x})));

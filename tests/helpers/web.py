@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from app.errors import Cancelled, InputError
+from app.errors import AlignmentError, Cancelled, InputError
 from app.services.progress import STAGES, Progress
-from app.services.types import (Anchor, Languages, PhrasePair, SyncReport,
+from app.services.types import (Anchor, DubOutcome, Languages, PhrasePair, SyncReport,
                                 SyncRequest, SyncResult)
 from config import load_settings
 from tests.helpers import ROOT
@@ -47,7 +47,9 @@ def fake_report(confidence: float = 0.93) -> dict[str, Any]:
 
 class FakeEngine:
     """run_sync's signature; checks the inputs start with a media signature (so junk
-    fails like the real engine), reports every stage, honours cancel, writes a file."""
+    fails like the real engine), reports every stage, honours cancel, writes a file.
+    Several dubs (request.more_dubs): each accepted unless its file name has
+    "unrelated" in it; none accepted raises AlignmentError, as the engine does."""
 
     def __init__(self, step_s: float = 0.0, hold: threading.Event | None = None):
         self.step_s = step_s
@@ -59,7 +61,8 @@ class FakeEngine:
                  ) -> SyncResult:
         self.calls.append(request)
         self.started.set()
-        for p in (request.original, request.dub):
+        dubs = [request.dub, *(d.path for d in request.more_dubs)]
+        for p in (request.original, *dubs):
             head = Path(p).read_bytes()[:16]
             if not (head.startswith(b"\x1a\x45\xdf\xa3") or b"ftyp" in head):
                 raise InputError(f"{Path(p).name!r} is not a video file ffprobe can read")
@@ -77,11 +80,20 @@ class FakeEngine:
             time.sleep(self.step_s)
         assert settings.work_dir is not None and Path(settings.work_dir).is_dir()
         (Path(settings.work_dir) / "scratch.tmp").write_bytes(b"x")
+        outcomes = tuple(
+            DubOutcome(str(p), "und", False, 0.1, error="refused: not the same film",
+                       error_code="not_same_film") if "unrelated" in Path(p).name else
+            DubOutcome(str(p), "spa", True, 0.93, 1.0) for p in dubs) \
+            if request.more_dubs else ()
+        if outcomes and not any(o.accepted for o in outcomes):
+            raise AlignmentError("none of the dubs matches", reasons=["no dub matched"])
+        report = replace(fake_sync_report(), dubs=[
+            {**o.to_dict(), "report": None} for o in outcomes] or None)
         tmp = Path(request.output).with_suffix(".part")
         tmp.write_bytes(b"\x1a\x45\xdf\xa3" + b"\0" * 4096)
         tmp.replace(request.output)
         return SyncResult(output=Path(request.output), confidence=0.93, speed=1.0,
-                          report=fake_sync_report())
+                          report=report, dubs=outcomes)
 
 
 MKV_HEAD = b"\x1a\x45\xdf\xa3" + b"\0" * 1020
