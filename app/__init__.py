@@ -53,7 +53,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     from config import load_settings
 
-    from app import api, main, security
+    from app import api, api_batches, main, security
+    from app.batches import BatchStore
     from app.jobs import JobRunner
     from app.logging_setup import configure_logging
     from app.uploads import ChunkedUploads, StreamingRequest
@@ -81,9 +82,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["chunked_uploads"] = uploads
     runner = JobRunner(settings, engine=engine)
     app.extensions["jobs"] = runner
+    app.extensions["batches"] = BatchStore(runner.store)
     runner.start()
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_batches.bp)
     app.register_blueprint(main.bp)
     _register_errors(app)
 
