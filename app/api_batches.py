@@ -59,6 +59,7 @@ def episode_json(job: Job) -> dict[str, Any]:
 def summary_json(view: BatchView) -> dict[str, Any]:
     b = view.batch
     return {"id": b.id, "name": b.name, "created_at": b.created_at,
+            "originals": b.originals, "dubs": b.dubs,
             "status": view.state.status, "done": view.state.done,
             "counts": view.state.counts, "episodes": len(view.jobs),
             "url": url_for("api_batches.batch_get", batch_id=b.id)}

@@ -354,7 +354,7 @@ class BatchService:
         return path
 
     def _plan_folders(self, root: Path, originals: str, dubs: str) -> Plan:
-        from app.services.pairing import media_files, pair_episodes
+        from app.services.pairing import pair_episodes
         allowed = self.settings.allowed_extensions
         folders = {"originals": self._folder(root, originals, "originals"),
                    "dubs": self._folder(root, dubs, "dubs")}
@@ -363,9 +363,7 @@ class BatchService:
                              "folder of the originals and the folder of the dubs.")
         files = {}
         for role, folder in folders.items():
-            # Links that lead out of the media folder are left out, as in the listing.
-            files[role] = [p for p in media_files(folder, allowed)
-                           if p.resolve().is_relative_to(root)]
+            files[role] = self._videos(root, folder)
             if not files[role]:
                 raise InputError(f"Nothing to pair: the {role} folder "
                                  f"{originals if role == 'originals' else dubs!r} holds no "
@@ -394,9 +392,8 @@ class BatchService:
                                    a.reason) for a in pairing.ambiguous))
 
     def _plan_pairs(self, root: Path, req: BatchRequest) -> Plan:
-        for rel, role in ((req.originals, "originals"), (req.dubs, "dubs")):
-            if rel:
-                self._folder(root, rel, role)
+        folders = {role: self._folder(root, rel, role) if rel else None
+                   for rel, role in ((req.originals, "originals"), (req.dubs, "dubs"))}
         planned: list[PlannedPair] = []
         seen: dict[Path, int] = {}
         for i, (o, d) in enumerate(req.pairs or (), 1):
@@ -410,7 +407,23 @@ class BatchService:
             seen[opath] = i
             planned.append(PlannedPair(opath, dpath, _name_label(opath), "manual",
                                        "given by hand"))
-        return Plan(root, req.originals, req.dubs, tuple(planned))
+        plan = Plan(root, req.originals, req.dubs, tuple(planned))
+        # The folders' other videos are listed as left out, as a dry run listed them.
+        used = {p for x in planned for p in (x.original, x.dubbed)}
+        videos = {role: self._videos(root, folder) if folder is not None else []
+                  for role, folder in folders.items()}
+        left = {role: tuple(Leftover(plan.rel(f.resolve()), "not in the pairs given")
+                            for f in files if f.resolve() not in used)
+                for role, files in videos.items()}
+        return replace(plan, unpaired_originals=left["originals"], unpaired_dubs=left["dubs"],
+                       files=(len(videos["originals"]), len(videos["dubs"])))
+
+    def _videos(self, root: Path, folder: Path) -> list[Path]:
+        """The videos directly in `folder`, sorted; links that lead out of the media
+        folder left out, as in the listing."""
+        from app.services.pairing import media_files
+        return [p for p in media_files(folder, self.settings.allowed_extensions)
+                if p.resolve().is_relative_to(root)]
 
     # -- running ---------------------------------------------------------------------
     def start(self, plan: Plan, name: str = "", options: JobOptions = JobOptions()) -> Batch:

@@ -218,6 +218,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "properties": {
             "id": {"type": "string"}, "name": {"type": "string"},
             "created_at": {"type": "string", "format": "date-time"},
+            "originals": {"type": "string"}, "dubs": {"type": "string"},
             "status": {"$ref": "#/components/schemas/BatchStatus"},
             "done": {"type": "boolean"},
             "counts": {"$ref": "#/components/schemas/BatchCounts"},

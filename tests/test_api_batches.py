@@ -183,6 +183,18 @@ def test_pairs_by_hand_run_into_the_batch_folder_and_the_list(fake):
     r = client.post("/api/batches", json={"pairs": pairs, "dry_run": True})
     assert [(p["episode"], p["how"]) for p in r.get_json()["pairs"]] == [
         ("S01E03", "manual"), ("S01E01", "manual")]
+    assert r.get_json()["unpaired_originals"] == [] and r.get_json()["name"] == "S01"
+    # With the folders: their other videos are listed as left out.
+    plan = client.post("/api/batches", json={"pairs": pairs, "dry_run": True,
+                                             "originals": "Show/S01",
+                                             "dubs": "Show.ES/S01"}).get_json()
+    assert [u["path"] for u in plan["unpaired_originals"]] == [
+        "Show/S01/Show.S01E02.mkv", "Show/S01/Show.S01E05.mkv"]
+    assert plan["unpaired_originals"][0]["reason"] == "not in the pairs given"
+    assert [u["path"] for u in plan["unpaired_dubs"]] == [
+        "Show.ES/S01/Making of.mkv", "Show.ES/S01/Serie - 1x02.mka",
+        "Show.ES/S01/Serie - 1x03.mka"]
+    assert plan["files"] == {"originals": 4, "dubs": 5}
     r = client.post("/api/batches", json={"pairs": pairs, "name": "My: show/1",
                                           "gap_fill": "silence"})
     assert r.status_code == 202, r.get_json()
@@ -202,8 +214,9 @@ def test_pairs_by_hand_run_into_the_batch_folder_and_the_list(fake):
                                                               "Show.S01E03 (2).mkv"]
     listed = client.get("/api/batches").get_json()["batches"]
     assert [b["id"] for b in listed] == [second["id"], batch["id"]]      # newest first
-    assert set(listed[0]) >= {"id", "name", "created_at", "status", "done", "counts",
-                              "episodes"}
+    assert set(listed[0]) >= {"id", "name", "created_at", "originals", "dubs", "status",
+                              "done", "counts", "episodes"}
+    assert listed[0]["episodes"] == 2 and listed[0]["counts"]["completed"] == 2
 
 
 def test_a_failed_episode_is_retried_and_a_finished_batch_deleted(fake):
