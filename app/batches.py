@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -253,8 +254,14 @@ def batch_state(jobs: Sequence[Job]) -> BatchState:
 
 
 def episode_order(jobs: Iterable[Job]) -> list[Job]:
-    """By episode label, then the original's name."""
-    return sorted(jobs, key=lambda j: (j.episode, j.original_name))
+    """By episode label, then the original's name; numbers in them compared as numbers
+    (S01E99 before S01E100)."""
+    return sorted(jobs, key=lambda j: (_natural(j.episode), _natural(j.original_name)))
+
+
+def _natural(text: str) -> tuple:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", text) if part)
 
 
 # ------------------------------------------------------------------ the store

@@ -345,3 +345,28 @@ def test_the_api_key_guards_batches(tmp_path, media):
         ok = c.post("/api/batches", json={"originals": "Show/S01", "dubs": "Show.ES/S01",
                                           "dry_run": True}, headers={"X-API-Key": "s3cret-key"})
         assert ok.status_code == 200
+
+
+def test_episodes_in_number_order_and_the_state_of_a_batch():
+    from app.batches import batch_state, episode_order
+    from app.jobs import Job
+
+    def job(ep, name, status="completed", code=None):
+        return Job(id=ep, source="media", original_path="o", dubbed_path="d",
+                   original_name=name, dubbed_name="d", episode=ep, status=status,
+                   error_code=code)
+
+    jobs = [job("S01E100", "b"), job("S01E99", "a"), job("S01E02", "c"),
+            job("Special.mkv", "Special.mkv")]
+    assert [j.episode for j in episode_order(jobs)] == ["S01E02", "S01E99", "S01E100",
+                                                        "Special.mkv"]
+    refusal = job("S01E03", "x", "failed", "not_same_film")
+    assert batch_state(jobs).status == "completed"
+    assert batch_state(jobs + [refusal]).status == "completed_with_refusals"
+    assert batch_state(jobs + [refusal, job("S01E04", "y", "failed", "media_error")]
+                       ).status == "failed"
+    assert batch_state(jobs + [job("S01E05", "z", "cancelled")]).status == "cancelled"
+    state = batch_state(jobs + [refusal, job("S01E06", "w", "queued")])
+    assert state.status == "processing" and not state.done
+    assert state.counts == {"queued": 1, "processing": 0, "completed": 4, "failed": 0,
+                            "cancelled": 0, "refused": 1}
