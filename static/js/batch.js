@@ -150,6 +150,8 @@
     function showProposal(p, dubList) {
       const isOriginal = (path) => path.startsWith(chosen.originals + "/");
       const reasons = {};            // path -> why it is not paired
+      const episodes = {};           // original path -> its episode label, from the proposal
+      (p.pairs || []).forEach((x) => { if (x.episode) episodes[x.original_path] = x.episode; });
       const dubs = new Set();        // every dubs-side file, for the selects
       if (dubList) dubList.entries.filter((x) => x.type !== "directory").forEach((x) => dubs.add(x.path));
       (p.pairs || []).forEach((x) => dubs.add(x.dubbed_path));
@@ -171,7 +173,7 @@
         rows: (p.pairs || []).map((x) => ({original_path: x.original_path, dubbed_path: x.dubbed_path,
           episode: x.episode || "", how: x.how || "name", reason: x.reason || ""})),
         dubFiles: Array.from(dubs).sort((a, b) => baseName(a).localeCompare(baseName(b))),
-        originalFiles: originals, reasons,
+        originalFiles: originals, reasons, episodes,
         ambiguous,
         ambiguousOriginals: new Set(ambiguous.filter((a) => isOriginal(a.path)).map((a) => a.path)),
       };
@@ -225,7 +227,8 @@
       const addButton = (path) => el("button", {type: "button", class: "btn btn-sm btn-outline-primary py-0 ms-1 add-pair",
         "aria-label": t("batch.add_pair") + ": " + baseName(path),
         onclick: () => {
-          state.rows.push({original_path: path, dubbed_path: "", episode: "", how: "manual", reason: t("batch.by_hand")});
+          state.rows.push({original_path: path, dubbed_path: "", episode: state.episodes[path] || "",
+            how: "manual", reason: t("batch.by_hand")});
           renderProposal();
           const sels = document.querySelectorAll("#pairs-table .dub-select");
           if (sels.length) sels[sels.length - 1].focus();
@@ -329,17 +332,17 @@
     const s = epStatus(ep);
     const status = el("td", {class: "status", "data-label": heads[2]});
     if (s === "refused") {
-      status.append(el("span", {class: "badge text-bg-warning"}, el("i", {class: "bi bi-shield-x", "aria-hidden": "true"}), " " + t("batch.count.refused")));
+      status.append(el("span", {class: "badge text-bg-warning"}, el("i", {class: "bi bi-shield-x", "aria-hidden": "true"}), " " + t("batch.ep.refused")));
     } else {
-      status.append(statusBadge(s, "status." + s));
+      status.append(statusBadge(s, "batch.ep." + s));
     }
-    if (s === "processing" || s === "queued") {
-      const pct = s === "queued" ? 0 : pctOf(ep.progress);
+    if (s === "processing") {
+      const pct = pctOf(ep.progress);
       status.append(el("div", {class: "progress mt-1 ep-progress", role: "progressbar", "aria-label": (ep.episode || "") + " " + heads[2],
         "aria-valuenow": String(Math.round(pct)), "aria-valuemin": "0", "aria-valuemax": "100", style: "height: .9rem"},
         el("div", {class: "progress-bar progress-bar-striped progress-bar-animated bg-info", style: "width:" + pct + "%", text: Math.round(pct) + " %"})));
       const stage = ep.stage && T["stage." + ep.stage] ? T["stage." + ep.stage] : (ep.stage || "");
-      if (s === "processing" && stage) status.append(el("div", {class: "small text-body-secondary", text: stage}));
+      if (stage) status.append(el("div", {class: "small text-body-secondary", text: stage}));
     }
     const details = el("td", {class: "details small text-break", "data-label": heads[4]});
     if (s === "refused") {
@@ -353,7 +356,7 @@
     const reasons = ep.reasons || [];
     if (reasons.length) details.append(el("ul", {class: "mb-0 ps-3 reasons"}, ...reasons.map((r) => el("li", {text: r}))));
     const actions = el("td", {class: "text-md-end actions", "data-label": heads[5]},
-      el("div", {class: "d-inline-flex flex-wrap gap-1"},
+      el("div", {class: "d-inline-flex gap-1"},
         ep.download_url && s === "completed" ? el("a", {class: "btn btn-sm btn-success download", href: ep.download_url, download: ""},
           el("i", {class: "bi bi-download", "aria-hidden": "true"}), " " + t("batch.download")) : null,
         ep.task_id ? el("a", {class: "btn btn-sm btn-outline-secondary task-link", href: "/tasks/" + encodeURIComponent(ep.task_id)},
@@ -369,6 +372,7 @@
   }
 
   function fileList(box, items) {
+    box.parentElement.classList.toggle("d-none", !items.length);
     box.replaceChildren(...items.map((x) => el("li", {class: "text-break"}, el("span", {class: "fw-semibold", text: baseName(x.path)}),
       x.reason ? " — " + x.reason : "", (x.candidates || []).length ? " (" + t("batch.candidates") + ": " + x.candidates.map(baseName).join(", ") + ")" : "")));
   }
