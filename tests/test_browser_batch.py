@@ -153,6 +153,7 @@ def test_season_batch_in_chromium(browser, server, tmp_path):
     batch_id = page.url.rsplit("/", 1)[-1]
     page.wait_for_selector("#episodes-table tbody tr")
     assert page.locator("#episodes-table tbody tr").count() == 2
+    _shot(page, shots, "batch_running.png")
     page.wait_for_selector("#batch-progress[aria-valuenow='100']", timeout=150_000)
     assert page.locator("#batch-status").inner_text() == "Completado"
     assert page.locator("#episodes-table tbody tr[data-status='completed']").count() == 2
@@ -166,6 +167,7 @@ def test_season_batch_in_chromium(browser, server, tmp_path):
     assert page.locator("#btn-retry-failed").is_hidden()
     counts = page.locator("#batch-counts").inner_text()
     assert "2 completados" in counts, counts
+    assert "Show.S01E03.1080p.mkv" in page.locator("#left-originals").inner_text()  # no dub
     _shot(page, shots, "batch_done.png")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

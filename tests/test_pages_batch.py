@@ -99,3 +99,23 @@ def test_every_batch_text_is_translated():
     for key, entry in {**STRINGS, **JS_STRINGS}.items():
         assert set(entry) == set(LANGUAGES) and all(entry.values()), key
     assert not set(STRINGS) & set(JS_STRINGS)
+
+
+def test_batch_pages_want_a_login_when_the_key_is_set(tmp_path):
+    with app_for(make_settings(tmp_path, api_key="s3cret"), FakeEngine()) as app:
+        c = app.test_client()
+        for path in PAGES:
+            r = c.get(path)
+            assert r.status_code == 302 and "/login?next=" in r.headers["Location"], path
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          c.get("/login").get_data(as_text=True)).group(1)
+        r = c.post("/login?next=/batches/new", data={"api_key": "s3cret", "csrf_token": token})
+        assert r.status_code == 302 and r.headers["Location"].endswith("/batches/new")
+        html = c.get("/batches/new").get_data(as_text=True)
+        # the page's script sends this token in X-CSRF-Token (SyncDub.api in app.js)
+        meta = re.search(r'<meta name="csrf-token" content="([^"]{20,})">', html).group(1)
+        body = {"originals": "Show/S01", "dubs": "Show.ES/S01", "dry_run": True}
+        assert c.post("/api/batches", json=body).status_code == 403
+        r = c.post("/api/batches", json=body, headers={"X-CSRF-Token": meta})
+        assert r.status_code in (400, 404), r.get_data(as_text=True)   # past the guard
+        assert r.get_json()["message"]                # what the page shows the user
