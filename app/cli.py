@@ -5,8 +5,10 @@ audio, an output or report folder that cannot be written...; for `batch`: a fold
 does not exist or holds no media, no episode paired, no -o without --dry-run, outputs
 that exist without --force);
 3 refused: the files do not seem to be the same film (nothing written; for `batch`: any
-episode refused);
-4 other failure (ffmpeg, model; for `batch`: any episode failed so, which wins over 3);
+episode refused; for `sync` with several dubs: any dub refused, the MKV holding the
+accepted ones is still written, "N of M dubs written");
+4 other failure (ffmpeg, model; for `batch`: any episode failed so, which wins over 3;
+for `sync` with several dubs: any dub's analysis failed so, the others still written);
 130 interrupted.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from app.errors import AlignmentError, InputError, SyncDubError
 from app.services.progress import Progress
-from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest
+from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest, SyncResult
 
 if TYPE_CHECKING:
     from app.services import batch
@@ -81,29 +83,47 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
-    def output_opts(p):
-        p.add_argument("--dub-lang", dest="dub_lang", metavar="TAG",
-                       help="ISO 639-2 tag of the dub (default: its stream tag, or detected)")
-        p.add_argument("--title", help='dub track title (default: "<Language> (SyncDub)")')
+    def output_opts(p, per_dub: bool = False):
+        # per_dub (sync): repeatable, one value per DUB in the same order
+        each = {"action": "append"} if per_dub else {}
+        p.add_argument("--dub-lang", dest="dub_lang", metavar="TAG", **each,
+                       help="ISO 639-2 tag of the dub (default: its stream tag, or detected)"
+                            + ("; once per DUB, in the same order" if per_dub else ""))
+        p.add_argument("--title", **each,
+                       help='dub track title (default: "<Language> (SyncDub)")'
+                            + ("; once per DUB, in the same order" if per_dub else ""))
         p.add_argument("--gap-fill", choices=GAP_FILLS, dest="gap_fill",
                        help="what plays where the dub lacks a scene (default: silence)")
         p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
-    def common(p):
+    def common(p, several: bool = False):
         p.add_argument("original", type=Path, help="the original release (video + audio)")
-        p.add_argument("dub", type=Path, help="the dubbed release (any container)")
+        if several:
+            p.add_argument("dub", type=Path, nargs="+", metavar="DUB",
+                           help="the dubbed release (any container); several dubs of the "
+                                "same film give one MKV with a track for each accepted one")
+        else:
+            p.add_argument("dub", type=Path, help="the dubbed release (any container)")
         p.add_argument("--report", type=Path, help="write the JSON report here")
         engine_opts(p)
 
-    s = sub.add_parser("sync", help="write the original + re-timed dub as one MKV")
-    common(s)
+    s = sub.add_parser(
+        "sync", help="write the original + re-timed dub(s) as one MKV",
+        description="Align each DUB to ORIGINAL and write one MKV: the original's streams "
+                    "copied and a re-timed track for each dub, in the order given. A dub "
+                    "that is refused (not the same film) is left out and the others are "
+                    "written. Exit: 0 every dub written; 3 a dub refused (with several, "
+                    "the accepted ones are still written); 4 another failure (wins over 3); "
+                    "2 bad input (nothing run); 130 interrupted.")
+    common(s, several=True)
     s.add_argument("-o", "--output", type=Path, required=True, help="output .mkv")
-    output_opts(s)
+    output_opts(s, per_dub=True)
     s.add_argument("--dub-subs", type=Path, action="append", default=[], dest="dub_subs",
                    metavar="FILE",
                    help="a subtitle file of the dub (.srt, .ass, .ssa, .vtt; language from "
-                        "its name, e.g. film.es.srt) re-timed into the MKV; repeatable. "
-                        "Files beside the dub named like it (Film.es.srt) are added anyway")
+                        "its name, e.g. film.es.srt) re-timed into the MKV; repeatable; one "
+                        "DUB only. Files beside each dub named like it (Film.es.srt) are "
+                        "added anyway")
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
     common(a)
     a.add_argument("--json", action="store_true", help="print the whole report as JSON")
@@ -346,12 +366,15 @@ def main(argv: list[str] | None = None) -> int:
         if output.exists() and not args.force:
             print(f"error: {output} exists; use --force to overwrite it", file=sys.stderr)
             return EXIT_INPUT
-    req = SyncRequest(original=args.original, dub=args.dub, output=output,
-                      report_path=args.report, dub_lang=getattr(args, "dub_lang", None),
-                      gap_fill=getattr(args, "gap_fill", None), mode=args.mode,
-                      orig_audio_track=args.audio_track, dub_audio_track=args.dub_audio_track,
-                      title=getattr(args, "title", None),
-                      dub_subs=tuple(getattr(args, "dub_subs", ())))
+    if args.command == "sync":
+        req = _sync_request(args)
+        if req is None:
+            return EXIT_INPUT
+    else:
+        req = SyncRequest(original=args.original, dub=args.dub, output=output,
+                          report_path=args.report, mode=args.mode,
+                          orig_audio_track=args.audio_track,
+                          dub_audio_track=args.dub_audio_track)
     bar = ProgressBar(enabled=not args.quiet)
     t0 = time.monotonic()
     try:
@@ -385,14 +408,76 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     if args.command == "analyze" and args.json:
         print(res.report.to_json())
+    elif res.dubs:
+        return _print_dubs(res, time.monotonic() - t0)
     else:
         _print_map(res.report)
         if res.output:
             print(f"wrote      {res.output}  ({time.monotonic() - t0:.1f} s)")
-        for sub in res.report.subtitles or ():
-            what = (f"skipped: {sub.error}" if sub.error else
-                    f"{sub.language}, {sub.moved} cues re-timed, {sub.dropped} dropped")
-            name = Path(sub.source).name + (f" stream {sub.stream}" if sub.stream is not None
-                                            else "")
-            print(f"subtitles  {name}  ({what})")
+        _print_subtitles(res.report)
     return EXIT_OK
+
+
+def _sync_request(args: argparse.Namespace) -> SyncRequest | None:
+    """The `sync` request: the first DUB with the request's own fields, the others as
+    `more_dubs`, each with its --dub-lang and --title (given once per DUB, in the same
+    order, or not at all); None (the error printed) when the counts do not match."""
+    from app.services.types import DubInput
+    dubs: list[Path] = args.dub
+    per_dub = {}
+    for flag, values in (("--dub-lang", args.dub_lang), ("--title", args.title)):
+        values = values or [None] * len(dubs)
+        if len(values) != len(dubs):
+            print(f"error: {flag} is given {len(values)} times for {len(dubs)} dubs; give it "
+                  "once per dub, in the same order as the dubs, or not at all",
+                  file=sys.stderr)
+            return None
+        per_dub[flag] = values
+    if args.dub_subs and len(dubs) > 1:
+        print("error: --dub-subs goes with one dub only; with several, put each dub's "
+              "subtitle files beside it, named like it (Film.es.srt): they are found",
+              file=sys.stderr)
+        return None
+    langs, titles = per_dub["--dub-lang"], per_dub["--title"]
+    return SyncRequest(
+        original=args.original, dub=dubs[0], output=args.output, report_path=args.report,
+        dub_lang=langs[0], gap_fill=args.gap_fill, mode=args.mode,
+        orig_audio_track=args.audio_track, dub_audio_track=args.dub_audio_track,
+        title=titles[0], dub_subs=tuple(args.dub_subs),
+        more_dubs=tuple(DubInput(path, lang=lang, audio_track=args.dub_audio_track,
+                                 title=title)
+                        for path, lang, title in zip(dubs[1:], langs[1:], titles[1:])))
+
+
+def _print_subtitles(report: SyncReport) -> None:
+    for sub in report.subtitles or ():
+        what = (f"skipped: {sub.error}" if sub.error else
+                f"{sub.language}, {sub.moved} cues re-timed, {sub.dropped} dropped")
+        name = Path(sub.source).name + (f" stream {sub.stream}" if sub.stream is not None
+                                        else "")
+        print(f"subtitles  {name}  ({what})")
+
+
+def _print_dubs(res: SyncResult, seconds: float) -> int:
+    """A several-dub sync: each accepted dub's map, a line per dub (written / refused /
+    failed and why), the file; the exit status (0 all written, 3 any refused, 4 any
+    failed otherwise)."""
+    for n, d in enumerate(res.dubs, 1):
+        if d.accepted and d.report is not None:
+            print(f"dub {n}      {Path(d.dub).name}  ({d.language})")
+            _print_map(d.report)
+            _print_subtitles(d.report)
+    for n, d in enumerate(res.dubs, 1):
+        status = "written" if d.accepted else (
+            "refused" if d.error_code == AlignmentError.code else "failed")
+        why = f"  conf {d.confidence:.2f}" if d.accepted else f": {d.error}"
+        print(f"dub {n}      {status}  {Path(d.dub).name} ({d.language}){why}")
+    written = sum(d.accepted for d in res.dubs)
+    print(f"wrote      {res.output}  ({written} of {len(res.dubs)} dubs written, "
+          f"{seconds:.1f} s)")
+    if written == len(res.dubs):
+        return EXIT_OK
+    print(f"warning: {written} of {len(res.dubs)} dubs written; left out: "
+          + "; ".join(res.warnings), file=sys.stderr)
+    failed = any(not d.accepted and d.error_code != AlignmentError.code for d in res.dubs)
+    return EXIT_FAILED if failed else EXIT_REFUSED
