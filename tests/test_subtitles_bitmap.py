@@ -119,8 +119,9 @@ def test_argvs():
         "-y", "-i", "/in/dub.mkv", "-map", "0:4", "-c:s", "copy", "-f", "matroska",
         "/w/s.mks"]
     assert subtitles.bitmap_retime_args(w / "s.mks", w / "o.mks", "null") == [
-        "-y", "-copyts", "-i", "/w/s.mks", "-map", "0:0", "-c", "copy", "-bsf:s", "null",
-        "-f", "matroska", "/w/o.mks"]
+        "-y", "-copyts", "-i", "/w/s.mks", "-f", "lavfi", "-t", "0.001", "-i",
+        "anullsrc=r=8000:cl=mono", "-map", "0:0", "-map", "1:0", "-c:s", "copy",
+        "-bsf:s", "null", "-c:a", "pcm_s16le", "-f", "matroska", "/w/o.mks"]
     assert subtitles.bitmap_probe_args(w / "s.mks") == [
         "-select_streams", "0", "-show_entries",
         "stream=codec_name,time_base:packet=pts,duration", "/w/s.mks"]
@@ -207,7 +208,7 @@ def _frames(path: Path) -> list[tuple[int, int]]:
     """(pts ms, pictures) of each subtitle decoded from `path`: decoding it is the test
     that the stream is still readable."""
     return [(round(f["pts"] / 1000), f["num_rects"])
-            for f in ffprobe(path, "-show_frames")["frames"]]
+            for f in ffprobe(path, "-select_streams", "s", "-show_frames")["frames"]]
 
 
 @pytest.mark.parametrize("codec", ["hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle"])
@@ -218,8 +219,9 @@ def test_real_stream_retimed_through_pal_map_with_cut_and_insert(dubs, tmp_path,
     out, res = subtitles.retime_bitmap(emb, TMAP, tmp_path, "sub0")
     assert out == tmp_path / "sub0.mks" and not (tmp_path / "sub0.dub.mks").exists()
     assert (res.moved, res.dropped, res.clipped) == (6, 1, 2)
-    (st,) = ffprobe(out, "-show_entries", "stream=codec_name,extradata_size")["streams"]
-    assert st["codec_name"] == codec
+    st, anchor = ffprobe(out, "-show_entries",
+                         "stream=codec_name,extradata_size,start_time")["streams"]
+    assert st["codec_name"] == codec and anchor["start_time"] == "0.000000"
     if codec == "dvd_subtitle":                     # its palette (extradata) came along
         assert st["extradata_size"] > 0
     frames = _frames(out)
@@ -229,7 +231,8 @@ def test_real_stream_retimed_through_pal_map_with_cut_and_insert(dubs, tmp_path,
     errors = [abs(t - w[0]) for t, w in zip(pictures, expected)]
     assert max(errors) <= TOLERANCE_MS, (pictures, expected)
     if codec == "dvd_subtitle":                     # no clears: each packet's duration
-        packets = ffprobe(out, "-show_entries", "packet=pts,duration")["packets"]
+        packets = ffprobe(out, "-select_streams", "s", "-show_entries",
+                          "packet=pts,duration")["packets"]
         ends = [p["pts"] + p["duration"] for p in packets]
         assert max(abs(e - w[1]) for e, w in zip(ends, expected)) <= TOLERANCE_MS
     else:                                           # each picture's clear at its end
@@ -237,3 +240,11 @@ def test_real_stream_retimed_through_pal_map_with_cut_and_insert(dubs, tmp_path,
         assert max(abs(c - w[1]) for c, w in zip(clears, expected)) <= TOLERANCE_MS
         assert len(clears) == len(expected)
     ffmpeg("-i", out, "-map", "0", "-c:s", "dvbsub", "-f", "null", "-")   # decodes
+
+
+def test_nothing_kept_writes_nothing(dubs, tmp_path):
+    (emb,) = subtitles.embedded_subtitles(media.probe(dubs["hdmv_pgs_subtitle"]))
+    tm = TimeMap((Segment(45.0, 50.0, 40.0, 1.0),), 45.0, 50.0, 1.0)   # after every cue
+    out, res = subtitles.retime_bitmap(emb, tm, tmp_path, "sub0")
+    assert (res.moved, res.dropped) == (0, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -678,12 +678,21 @@ def bitmap_probe_args(path: Path, frames: bool = False) -> list[str]:
     return ["-select_streams", "0", *what, media.ff_path(path)]
 
 
+#: A second stream in the re-timed .mks, one millisecond of silence at t=0, so that the
+#: file starts at 0: ffmpeg moves every input to start at 0 (its first packet) unless
+#: told otherwise, and a picture stream alone would start at its first picture (a text
+#: subtitle file has no start time, so it is not moved). The mux maps stream 0 only.
+TIMELINE_ANCHOR = ["-f", "lavfi", "-t", "0.001", "-i", "anullsrc=r=8000:cl=mono"]
+
+
 def bitmap_retime_args(src: Path, dst: Path, bsf: str) -> list[str]:
     """ffmpeg argv (without the program) writing the stream of `src` (from
-    `bitmap_extract_args`) to the Matroska file `dst` through the -bsf chain `bsf`
-    (`bitmap_bsf`). `-copyts`: the ticks are read as they are, not moved to start at 0."""
-    return ["-y", "-copyts", "-i", media.ff_path(src), "-map", "0:0", "-c", "copy",
-            "-bsf:s", bsf, "-f", "matroska", media.ff_path(dst)]
+    `bitmap_extract_args`) to the Matroska file `dst` as its stream 0, through the -bsf
+    chain `bsf` (`bitmap_bsf`), with TIMELINE_ANCHOR as stream 1. `-copyts`: the ticks
+    are read as they are, not moved to start at 0."""
+    return ["-y", "-copyts", "-i", media.ff_path(src), *TIMELINE_ANCHOR,
+            "-map", "0:0", "-map", "1:0", "-c:s", "copy", "-bsf:s", bsf,
+            "-c:a", "pcm_s16le", "-f", "matroska", media.ff_path(dst)]
 
 
 def parse_display_sets(packets: dict, frames: dict) -> list[DisplaySet]:
@@ -717,8 +726,9 @@ def parse_display_sets(packets: dict, frames: dict) -> list[DisplaySet]:
 def retime_bitmap(emb: EmbeddedSubtitle, tmap: TimeMap, work: Path,
                   name: str) -> tuple[Path, RetimeResult]:
     """Re-time the picture subtitle stream `emb` (PGS, VobSub, DVB) through `tmap`
-    into `work`/`name`.mks, a Matroska file of that one stream, codec copied: its
-    packets moved to where `plan_bitmap` puts them, those in inserts left out. Returns
+    into `work`/`name`.mks, a Matroska file whose stream 0 is that stream, codec
+    copied: its packets moved to where `plan_bitmap` puts them, those in inserts left
+    out (stream 1 is TIMELINE_ANCHOR: the file starts at 0, as the original). Returns
     (the file, the counts); the file is written only when a picture is kept
     (`result.moved` > 0). Raises MediaError (CommandError) when ffmpeg fails."""
     work = Path(work)
@@ -726,8 +736,9 @@ def retime_bitmap(emb: EmbeddedSubtitle, tmap: TimeMap, work: Path,
     media.run_ffmpeg(bitmap_extract_args(emb.dub, emb.stream.index, src, emb.stream.codec),
                      timeout=EXTRACT_TIMEOUT)
     try:
-        sets = parse_display_sets(media.run_ffprobe(bitmap_probe_args(src)),
-                                  media.run_ffprobe(bitmap_probe_args(src, frames=True)))
+        sets = parse_display_sets(
+            media.run_ffprobe(bitmap_probe_args(src), timeout=EXTRACT_TIMEOUT),
+            media.run_ffprobe(bitmap_probe_args(src, frames=True), timeout=EXTRACT_TIMEOUT))
         plan = plan_bitmap(sets, tmap)
         if plan.result.moved:
             bsf = bitmap_bsf(plan, tmap, {s.pts: s.duration for s in sets})
