@@ -385,8 +385,9 @@ class BatchService:
             durations = _durations(left)
             if durations:
                 pairing = pair_episodes(files["originals"], files["dubs"], durations)
-        plan = Plan(root, originals, dubs, (), files=(len(files["originals"]),
-                                                      len(files["dubs"])))
+        # The folders as paths relative to the media folder, however they were given.
+        plan = Plan(root, _rel(root, folders["originals"]), _rel(root, folders["dubs"]), (),
+                    files=(len(files["originals"]), len(files["dubs"])))
         return replace(
             plan,
             pairs=tuple(PlannedPair(p.original.resolve(), p.dub.resolve(), _label(p),
@@ -414,7 +415,8 @@ class BatchService:
             seen[opath] = i
             planned.append(PlannedPair(opath, dpath, _name_label(opath), "manual",
                                        "given by hand"))
-        plan = Plan(root, req.originals, req.dubs, tuple(planned))
+        plan = Plan(root, _rel(root, folders["originals"]), _rel(root, folders["dubs"]),
+                    tuple(planned))
         # The folders' other videos are listed as left out, as a dry run listed them.
         used = {p for x in planned for p in (x.original, x.dubbed)}
         videos = {role: self._videos(root, folder) if folder is not None else []
@@ -514,6 +516,11 @@ class BatchService:
         self.store.delete(batch_id)
         logger.info("batch %s deleted (%d episode records; outputs kept)", batch_id,
                     len(view.jobs))
+
+
+def _rel(root: Path, folder: Path | None) -> str:
+    """`folder` relative to the media folder ("." for the folder itself; "" for none)."""
+    return folder.relative_to(root).as_posix() if folder is not None else ""
 
 
 def _label(pair: Any) -> str:

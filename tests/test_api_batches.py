@@ -169,6 +169,13 @@ def test_dry_run_lists_pairs_unpaired_and_ambiguous(fake):
     assert amb["Show/S01/Show.S01E03.mkv"]["candidates"] == [
         "Show.ES/S01/Serie - 1x03.mka", "Show.ES/S01/Serie.S01E03.Latino.mkv"]
     assert plan["name"] == "S01" and plan["files"] == {"originals": 4, "dubs": 5}
+    # Folders given as absolute paths inside the media folder, or with a trailing slash:
+    # the answer names them relative to it.
+    again = client.post("/api/batches", json={
+        "originals": str(s.media_source_path / "Show" / "S01"), "dubs": "Show.ES/S01/",
+        "dry_run": True}).get_json()
+    assert (again["originals"], again["dubs"]) == ("Show/S01", "Show.ES/S01")
+    assert again["pairs"] == plan["pairs"]
     # Nothing was started.
     assert client.get("/api/batches").get_json() == {"batches": []}
     assert client.get("/api/tasks").get_json()["tasks"] == []
