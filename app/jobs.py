@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services.progress import Progress
+from app.services.timemap import NOTABLE_EDIT_S
 from app.services.types import (DubInput, GapFill, Mode, SyncReport, SyncRequest,
                                 SyncResult)
 from app.utils.file_utils import output_stem, remove_tree, unique_path, write_text_atomic
@@ -212,10 +213,12 @@ def map_summary(report: dict[str, Any]) -> dict[str, Any]:
     offsets = [s["orig_start"] - s["dub_start"] for s in segments]
     return {
         "segments": len(segments),
-        "cuts": len(report["cuts"]),
-        "inserts": len(report["inserts"]),
+        "cuts": sum(1 for c in report["cuts"] if c[1] - c[0] >= NOTABLE_EDIT_S),
+        "inserts": sum(1 for i in report["inserts"] if i[1] - i[0] >= NOTABLE_EDIT_S),
         "offset_first_s": round(offsets[0], 3) if offsets else None,
         "offset_last_s": round(offsets[-1], 3) if offsets else None,
+        "offset_min_s": round(min(offsets), 3) if offsets else None,
+        "offset_max_s": round(max(offsets), 3) if offsets else None,
         "speed": report["speed"],
         "languages": {"original": report["languages"]["original"],
                       "dubbed": report["languages"]["dub"]},

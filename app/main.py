@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("main", __name__)
 
 #: Endpoints reachable without logging in.
-OPEN_ENDPOINTS = frozenset({"main.login", "main.set_language", "static"})
+OPEN_ENDPOINTS = frozenset({"main.login", "main.set_language", "main.favicon", "static"})
 
 
 @bp.before_app_request
@@ -111,6 +111,12 @@ def system_page():
     runner = current_app.extensions["jobs"]
     return render_template("system.html", active="system",
                            info=system.system_info(s, runner), health=system.health(s, runner))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says; the icon is an SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -130,7 +130,8 @@ def test_media_folder_picker_in_chromium(browser, server, tmp_path):
     page.click("label[for=mode-nfs]")
     page.wait_for_selector("#nfs-list .list-group-item")
     assert page.locator("#media-badge").inner_text() == "Disponible"
-    page.locator("#nfs-list .list-group-item", has_text="Series").locator("button").click()
+    # a click on a folder's row opens it, as its "Open" button does
+    page.locator("#nfs-list .folder-row", has_text="Series").locator(".fw-semibold").click()
     page.locator("#nfs-list .list-group-item", has_text="S01").locator("button").click()
     page.wait_for_selector("[data-path='Series/S01/E01.ES.mkv']")
     assert page.locator("#crumbs").inner_text().replace("\n", "").endswith("SeriesS01")
@@ -173,3 +174,37 @@ def test_refused_task_shows_its_reasons_and_leaves_no_file(browser, server, clip
     assert not out.exists() or sorted(p.name for p in out.iterdir()) == []  # no MKV, no .part
     if Path("/tmp/syncdub-shots").is_dir():
         shutil.copy(tmp_path / "refused.png", "/tmp/syncdub-shots")
+
+
+def test_two_dubs_in_one_task_in_chromium(browser, server, clips, tmp_path):
+    """'Add another dub' on the upload page: the original, its dub and an unrelated
+    film's audio as a second dub. The real engine writes the matching dub, refuses the
+    other; the task page says "completed with warnings" and lists both dubs."""
+    base, srv = server
+    orig, dub = clips
+    other = make_unrelated(tmp_path / "Otra.Pelicula.mkv")
+    page = browser.new_page()
+    page.goto(base + "/upload")
+    page.set_input_files("#original-file", str(orig))
+    page.set_input_files("#dubbed-file", str(dub))
+    page.click("#add-dub")
+    page.set_input_files("#dubbed2-file", str(other))
+    page.select_option("#mode", "audio")
+    page.screenshot(path=str(tmp_path / "upload-two-dubs.png"), full_page=True)
+    page.click("#submit-btn")
+    page.wait_for_url("**/tasks/*", timeout=60_000)
+    page.wait_for_selector("#task-progress[aria-valuenow='100']", timeout=240_000)
+    page.wait_for_selector("#dubs-table tbody tr")
+    assert page.locator("#status-badge").inner_text().strip() == "Completada con avisos"
+    assert "Otra.Pelicula.mkv" in page.locator("#warnings-list").inner_text()
+    rows = page.locator("#dubs-table tbody tr")
+    assert rows.count() == 2
+    assert "escrito" in rows.nth(0).inner_text() and "no escrito" in rows.nth(1).inner_text()
+    page.screenshot(path=str(tmp_path / "task-two-dubs.png"), full_page=True)
+    out = list((srv / "output").glob("*.mkv"))
+    assert len(out) == 1
+    audio = [s for s in streams(out[0]) if s["codec_type"] == "audio"]
+    assert len(audio) == 2 and audio[1]["tags"]["language"] == "spa"
+    if Path("/tmp/syncdub-shots").is_dir():
+        for name in ("upload-two-dubs.png", "task-two-dubs.png"):
+            shutil.copy(tmp_path / name, "/tmp/syncdub-shots")

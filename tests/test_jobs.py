@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from app.jobs import INTERRUPTED, Job, JobRunner, JobStore, map_summary
 from app.services.progress import Progress
 from app.services.types import SyncReport
-from tests.helpers.web import MKV_HEAD, FakeEngine, fake_report, make_settings
+from tests.helpers.web import MKV_HEAD, FakeEngine, fake_report, fake_sync_report, make_settings
 
 
 def _job(tmp: Path, jid: str = "j1", **kw) -> Job:
@@ -134,6 +135,20 @@ def test_progress_sink_throttles_and_never_goes_back(tmp_path):
 def test_map_summary():
     m = map_summary(fake_report())
     assert m == {"segments": 1, "cuts": 0, "inserts": 1, "offset_first_s": -1.5,
-                 "offset_last_s": -1.5, "speed": 1.0,
-                 "languages": {"original": "eng", "dubbed": "spa"}, "phrase_pairs": 1}
+                 "offset_last_s": -1.5, "offset_min_s": -1.5, "offset_max_s": -1.5,
+                 "speed": 1.0, "languages": {"original": "eng", "dubbed": "spa"},
+                 "phrase_pairs": 1}
     assert map_summary(SyncReport(original="o.mkv", dub="d.mkv").to_dict())["segments"] == 0
+
+
+def test_map_summary_gives_the_offsets_range_and_leaves_out_slivers():
+    """A map whose middle segment sits below both ends: the range is min...max, not
+    first...last; cuts of 40 and 6 ms at the ends are not counted as edits."""
+    seg = [{"dub_start": d, "dub_end": d + 10.0, "orig_start": o, "speed": 1.0}
+           for d, o in ((0.0, 0.0), (10.0, 6.0), (20.0, 34.5))]
+    rep = replace(fake_sync_report(), segments=seg,
+                  cuts=[[0.0, 0.04], [12.0, 40.0], [299.994, 300.0]], inserts=[])
+    m = map_summary(rep.to_dict())
+    assert (m["offset_first_s"], m["offset_last_s"]) == (0.0, 14.5)
+    assert (m["offset_min_s"], m["offset_max_s"]) == (-4.0, 14.5)
+    assert m["cuts"] == 1 and m["inserts"] == 0

@@ -63,3 +63,22 @@ def test_every_string_the_script_uses_is_translated():
     assert keys and keys <= set(JS_STRINGS), keys - set(JS_STRINGS)
     for key, entry in {**STRINGS, **JS_STRINGS}.items():
         assert set(entry) == set(LANGUAGES) and all(entry.values()), key
+
+
+def test_favicon_is_linked_and_served_without_login(client, tmp_path):
+    html = client.get("/").get_data(as_text=True)
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in html
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301 and r.headers["Location"].endswith("/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert icon.get_data(as_text=True).startswith("<svg")
+    # asked for before logging in (the login page's own icon): no redirect to /login
+    keyed = make_settings(tmp_path / "keyed", api_key="s3cret-key")
+    with app_for(keyed, FakeEngine()) as app:
+        assert app.test_client().get("/favicon.ico").status_code == 301
+
+
+def test_upload_page_offers_another_dub(client):
+    html = client.get("/upload", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'id="add-dub"' in html and 'data-max="8"' in html and "Add another dub" in html

@@ -10,6 +10,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import asdict, dataclass, field
 
+#: Cuts and inserts shorter than this (s) are slivers of a few frames where the two files
+#: simply end a little differently: kept in the map and the report, but not counted or
+#: printed as edits (the CLI's map, the task list's counts).
+NOTABLE_EDIT_S = 0.1
+
 
 @dataclass(frozen=True)
 class Segment:

@@ -71,6 +71,13 @@
     return {cls: warn ? "warning" : statusClass(job.status), text: t(warn ? "status.completed_warnings" : "status." + job.status)};
   }
   function dubNames(job) { return (job.dubbed_names || [job.dubbed_name]).join(", "); }
+  // The range of a map's segment offsets, least to greatest (a middle segment may sit
+  // below both ends); older tasks only have the first and last.
+  function offsetRange(m) {
+    const lo = m.offset_min_s ?? m.offset_first_s, hi = m.offset_max_s ?? m.offset_last_s;
+    if (lo === undefined || lo === null) return "–";
+    return lo === hi ? fmtSec(lo) : fmtSec(lo) + " … " + fmtSec(hi);
+  }
   function stageLabel(job) { return t("stage." + job.stage) !== "stage." + job.stage ? t("stage." + job.stage) : job.stage; }
   function plainError(job) {
     const key = "err." + (job.error_code || "generic");
@@ -257,7 +264,9 @@
         if (!data.entries.length) list.append(el("div", {class: "list-group-item text-body-secondary", text: t("up.empty")}));
         for (const entry of data.entries) {
           if (entry.type === "directory") {
-            list.append(el("div", {class: "list-group-item d-flex align-items-center gap-2"},
+            // the whole row opens the folder (its button is the keyboard's way in)
+            list.append(el("div", {class: "list-group-item list-group-item-action d-flex align-items-center gap-2 folder-row",
+                                   onclick: (e) => { if (!e.target.closest("button")) browse(entry.path); }},
               el("i", {class: "bi bi-folder-fill text-warning"}),
               el("div", {class: "flex-grow-1 text-break"}, el("div", {class: "fw-semibold", text: entry.name}),
                 el("div", {class: "small text-body-secondary", text: entry.items + " " + t("up.items") + ", " + entry.videos + " " + t("up.videos")})),
@@ -449,7 +458,7 @@
         $("#output-name").textContent = r.output || "";
         const m = r.map || {};
         dl($("#map-summary"), [
-          [t("map.offset"), m.offset_first_s === m.offset_last_s ? fmtSec(m.offset_first_s) : fmtSec(m.offset_first_s) + " … " + fmtSec(m.offset_last_s)],
+          [t("map.offset"), offsetRange(m)],
           [t("map.speed"), r.speed ? Number(r.speed).toFixed(5) + "×" : "–"],
           [t("map.segments"), String(m.segments ?? "–")],
           [t("map.cuts"), String(m.cuts ?? "–")],
