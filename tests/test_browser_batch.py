@@ -125,7 +125,7 @@ def test_season_batch_in_chromium(browser, server, tmp_path):
     assert lonely.count() == 1 and "Show.S01E03.1080p.mkv" in lonely.inner_text()
     assert page.locator("#unpaired-dubs-box").is_hidden()
     assert page.locator("#ambiguous-box").is_hidden()
-    assert page.locator("#proposal-summary").inner_text().startswith("2 parejas")
+    assert page.locator("#proposal-summary").inner_text().startswith("Parejas: 2 · sin pareja: 1 ·")
     _shot(page, shots, "batch_proposal.png")
 
     # by hand: drop E02, then pair it again (the select starts empty: never guessed)
@@ -166,7 +166,7 @@ def test_season_batch_in_chromium(browser, server, tmp_path):
         assert row.locator("a.task-link").get_attribute("href").startswith("/tasks/")
     assert page.locator("#btn-retry-failed").is_hidden()
     counts = page.locator("#batch-counts").inner_text()
-    assert "2 completados" in counts, counts
+    assert "completados: 2" in counts, counts
     assert "Show.S01E03.1080p.mkv" in page.locator("#left-originals").inner_text()  # no dub
     _shot(page, shots, "batch_done.png")
     page.set_viewport_size({"width": 390, "height": 844})
@@ -280,8 +280,8 @@ def test_batch_page_shows_every_episode_state(browser, bare_server, tmp_path):
     assert page.locator("#batch-status").inner_text() == "En curso"
     assert page.locator("#batch-progress").get_attribute("aria-valuenow") == "69"  # (300+42.5)/5
     counts = page.locator("#batch-counts").inner_text()
-    for words in ("5 episodios", "1 completados", "1 rechazados", "1 fallidos", "1 en curso",
-                  "1 en cola"):
+    for words in ("Episodios: 5", "completados: 1", "rechazados: 1", "fallidos: 1",
+                  "en curso: 1", "en cola: 1"):
         assert words in counts, counts
     assert "Show.S01E06.1080p.mkv" in page.locator("#left-originals").inner_text()
     assert "Show.S01E07.mkv" in page.locator("#left-ambiguous").inner_text()
@@ -300,3 +300,53 @@ def test_batch_page_shows_every_episode_state(browser, bare_server, tmp_path):
     if SHOTS.is_dir():
         for name in ("batch_mixed.png", "batch_mixed_phone.png"):
             shutil.copy(tmp_path / name, SHOTS)
+
+
+def test_new_batch_flags_ambiguous_files_and_shows_errors(browser, bare_server, tmp_path):
+    """Two dubs read as S01E01: the original is flagged with both, never paired by itself;
+    pairing it by hand is one choice away. A folder without videos: the API's message."""
+    media = tmp_path / "media"
+    for d in ("Empty/A", "Empty/B", "X/O", "X/D"):
+        (media / d).mkdir(parents=True)
+    for name in ("O/X.S01E01.mkv", "O/X.S01E02.mkv", "D/X 1x01 a.mkv", "D/X 1x01 b.mkv",
+                 "D/X 1x02.mkv"):
+        (media / "X" / name).write_bytes(MKV_HEAD)
+    page = browser.new_page()
+    page.goto(bare_server + "/batches/new")
+    page.locator("#nfs-list [data-path='Empty'] .open-folder").click()
+    page.locator("#nfs-list [data-path='Empty/A'] .pick-originals").click()
+    page.locator("#nfs-list [data-path='Empty/A'] .pick-dubs").click()
+    page.click("#propose-btn")
+    assert "en carpetas distintas" in page.locator("#form-error").inner_text()
+    page.locator("#nfs-list [data-path='Empty/B'] .pick-dubs").click()
+    page.click("#propose-btn")
+    page.wait_for_selector("#form-error:has-text('holds no video')")
+    assert page.locator("#proposal").is_hidden()
+
+    page.locator("#crumbs a[aria-label='/']").click()
+    page.locator("#nfs-list [data-path='X'] .open-folder").click()
+    page.locator("#nfs-list [data-path='X/O'] .pick-originals").click()
+    page.locator("#nfs-list [data-path='X/D'] .pick-dubs").click()
+    page.click("#propose-btn")
+    page.wait_for_selector("#proposal:not(.d-none)")
+    assert page.locator("#form-error").is_hidden()
+    rows = page.locator("#pairs-table tbody tr")
+    assert rows.count() == 1 and rows.locator("th").inner_text() == "S01E02"
+    amb = page.locator("#ambiguous-list li")
+    assert amb.count() == 1                                   # the original, with both dubs
+    text = amb.inner_text()
+    assert "X.S01E01.mkv" in text and "X 1x01 a.mkv, X 1x01 b.mkv" in text, text
+    assert page.locator("#proposal-summary").inner_text().endswith("ambiguos: 1")
+    page.screenshot(path=str(tmp_path / "batch_ambiguous.png"), full_page=True)
+    amb.locator(".add-pair").click()
+    assert rows.count() == 2 and rows.nth(1).locator(".dub-select").input_value() == ""
+    rows.nth(1).locator(".dub-select").select_option("X/D/X 1x01 b.mkv")
+    assert page.locator("#ambiguous-box").is_hidden()
+    assert page.locator("#unpaired-dubs li").inner_text().strip().startswith("X 1x01 a.mkv")
+    # the same dub in two rows is stopped before anything starts
+    rows.nth(0).locator(".dub-select").select_option("X/D/X 1x01 b.mkv")
+    page.click("#start-btn")
+    assert "dos filas" in page.locator("#start-error").inner_text()
+    assert page.url.endswith("/batches/new")
+    if SHOTS.is_dir():
+        shutil.copy(tmp_path / "batch_ambiguous.png", SHOTS)

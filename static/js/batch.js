@@ -234,8 +234,13 @@
           if (sels.length) sels[sels.length - 1].focus();
         }}, el("i", {class: "bi bi-plus-lg", "aria-hidden": "true"}), " " + t("batch.add_pair"));
 
-      // ambiguous: listed with their candidates, never paired by themselves
-      const amb = state.ambiguous.filter((a) => !inRows.has(a.path));
+      // ambiguous: listed with their candidates, never paired by themselves; a dub is
+      // listed only when no ambiguous original listed already names it as a candidate
+      const ambOrig = state.ambiguous.filter((a) => state.ambiguousOriginals.has(a.path) && !inRows.has(a.path));
+      const named = new Set(ambOrig.flatMap((a) => a.candidates || []));
+      const ambDubs = state.ambiguous.filter((a) => !state.ambiguousOriginals.has(a.path) && !used.has(a.path)
+        && !(a.candidates || []).some((o) => inRows.has(o)));    // settled once its original has a row
+      const amb = ambOrig.concat(ambDubs.filter((a) => !named.has(a.path)));
       $("#ambiguous-box").classList.toggle("d-none", !amb.length);
       $("#ambiguous-list").replaceChildren(...amb.map((a) => el("li", {class: "text-break", "data-path": a.path},
         el("span", {class: "fw-semibold", text: baseName(a.path)}), " — " + (a.reason || ""),
@@ -248,15 +253,16 @@
         el("i", {class: "bi bi-film text-primary", "aria-hidden": "true"}), " ", el("span", {class: "fw-semibold", text: baseName(p)}),
         state.reasons[p] ? el("span", {class: "text-body-secondary", text: " — " + state.reasons[p]}) : null, addButton(p))));
 
-      const ambDubs = new Set(state.ambiguous.filter((a) => !state.ambiguousOriginals.has(a.path)).map((a) => a.path));
-      const lonelyDubs = state.dubFiles.filter((d) => !used.has(d) && !ambDubs.has(d));
+      const stillAmbiguous = new Set(ambDubs.map((a) => a.path));
+      const lonelyDubs = state.dubFiles.filter((d) => !used.has(d) && !stillAmbiguous.has(d));
       $("#unpaired-dubs-box").classList.toggle("d-none", !lonelyDubs.length);
       $("#unpaired-dubs").replaceChildren(...lonelyDubs.map((d) => el("li", {class: "mb-1 text-break", "data-path": d},
         el("i", {class: "bi bi-music-note-beamed text-success", "aria-hidden": "true"}), " ", el("span", {class: "fw-semibold", text: baseName(d)}),
         state.reasons[d] ? el("span", {class: "text-body-secondary", text: " — " + state.reasons[d]}) : null)));
 
-      $("#proposal-summary").textContent = state.rows.length + " " + t("batch.summary") + " · " +
-        (lonelyOrig.length + lonelyDubs.length) + " " + t("batch.unpaired") + " · " + amb.length + " " + t("batch.ambiguous_n");
+      // "label: n" rather than "n label": right in both languages for any n
+      $("#proposal-summary").textContent = t("batch.summary") + ": " + state.rows.length + " · " +
+        t("batch.unpaired") + ": " + (lonelyOrig.length + lonelyDubs.length) + " · " + t("batch.ambiguous_n") + ": " + amb.length;
       start.disabled = !state.rows.length;
       showAlert(startErr, "");
     }
@@ -315,7 +321,7 @@
     return el("span", {class: "badge text-bg-" + (STATUS_CLASS[status] || "secondary"), text: t(key)});
   }
   function countsLine(c) {
-    return COUNT_ORDER.filter((k) => c[k]).map((k) => c[k] + " " + t("batch.count." + k)).join(" · ");
+    return COUNT_ORDER.filter((k) => c[k]).map((k) => t("batch.count." + k) + ": " + c[k]).join(" · ");
   }
   function plainError(ep) {
     const key = "err." + (ep.error_code || "generic");
@@ -405,13 +411,13 @@
       bar.className = "progress-bar " + (b.done ? "bg-" + (STATUS_CLASS[b.status] || "secondary") : "progress-bar-striped progress-bar-animated");
       // the live region: changed only when the words change, so a screen reader hears news
       const eps = b.episodes || [];
-      const words = t("batch.announce") + ": " + t("batch.status." + b.status) + ". " + eps.length + " " + t("batch.episodes") + ": " + countsLine(c) + ".";
+      const words = t("batch.announce") + ": " + t("batch.status." + b.status) + ". " + t("batch.episodes") + ": " + eps.length + "; " + countsLine(c) + ".";
       const counts = $("#batch-counts");
       if (counts.dataset.words !== words) {
         counts.dataset.words = words;
         counts.replaceChildren(el("span", {class: "visually-hidden", text: words}),
-          el("span", {class: "badge text-bg-light border", "aria-hidden": "true", text: eps.length + " " + t("batch.episodes")}),
-          ...COUNT_ORDER.filter((k) => c[k]).map((k) => el("span", {class: "badge text-bg-" + STATUS_CLASS[k], "aria-hidden": "true", "data-count": k, text: c[k] + " " + t("batch.count." + k)})));
+          el("span", {class: "badge text-bg-light border", "aria-hidden": "true", text: t("batch.episodes") + ": " + eps.length}),
+          ...COUNT_ORDER.filter((k) => c[k]).map((k) => el("span", {class: "badge text-bg-" + STATUS_CLASS[k], "aria-hidden": "true", "data-count": k, text: t("batch.count." + k) + ": " + c[k]})));
       }
       // rows: replaced only when that episode changed (keeps focus and the live region quiet)
       const body = $("#episodes-table tbody");
@@ -479,7 +485,7 @@
             el("span", {class: "fw-semibold", text: b.name || baseName(b.originals)}), " ",
             statusBadge(b.status, "batch.status." + b.status)),
           b.originals ? el("div", {class: "small text-body-secondary text-break", text: b.originals + "  ⇄  " + (b.dubs || "")}) : null,
-          el("div", {class: "small", text: eps + " " + t("batch.episodes") + (countsLine(c) ? ": " + countsLine(c) : "")}),
+          el("div", {class: "small", text: t("batch.episodes") + ": " + eps + (countsLine(c) ? " · " + countsLine(c) : "")}),
           el("div", {class: "small text-body-secondary"}, el("i", {class: "bi bi-clock"}), " " + fmtDate(b.created_at))),
         el("div", {class: "col-md-5"},
           el("div", {class: "progress", role: "progressbar", "aria-label": t("batch.announce") + " " + (b.name || b.id), "aria-valuenow": String(Math.round(pct)), "aria-valuemin": "0", "aria-valuemax": "100", style: "height: 1.1rem"},
