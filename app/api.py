@@ -31,7 +31,7 @@ bp.before_request(security.api_access)
 
 
 @bp.before_request
-def _check_against_the_document() -> None:
+def check_against_the_document() -> None:
     """Query strings and JSON/form bodies must fit the OpenAPI document (validation.py):
     one check for every endpoint, before any handler touches a value."""
     op = validation.operation(request.url_rule.rule, request.method) \
@@ -131,6 +131,10 @@ def job_json(job: Job) -> dict[str, Any]:
         "dubbed_name": job.dubbed_name,
         "dubbed_names": job.dubbed_names,
         "warnings": job.warnings,
+        "batch_id": job.batch_id,
+        "episode": job.episode,
+        "batch_url": url_for("api_batches.batch_get", batch_id=job.batch_id)
+        if job.batch_id else None,
         "custom_name": job.custom_name,
         "mode": job.mode,
         "gap_fill": job.gap_fill,

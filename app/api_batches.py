@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 
 from app import security
 # The one check of requests against the document, shared with app.api's blueprint.
-from app.api import _check_against_the_document as check_against_the_document
+from app.api import check_against_the_document
 from app.batches import BatchRequest, BatchService, BatchView, refused
 from app.jobs import Job
 from app.submit import JobSubmitter

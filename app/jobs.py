@@ -230,6 +230,21 @@ def map_summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _named(job: Job, summary: dict[str, Any], result: SyncResult
+           ) -> tuple[dict[str, Any], list[str]]:
+    """The summary's dubs and the result's warnings under the names the user knows (an
+    uploaded dub is stored as "dubbed2.mkv"); `summary["dubs"]` is in `result.dubs`'s
+    order."""
+    names = dict(zip(job.dubbed_paths, job.dubbed_names))
+
+    def name(dub: str) -> str:
+        return names.get(dub, Path(dub).name)
+    if summary.get("dubs"):
+        summary = {**summary, "dubs": [{**d, "name": name(o.dub)}
+                                       for d, o in zip(summary["dubs"], result.dubs)]}
+    return summary, [f"{name(d.dub)}: {d.error}" for d in result.dubs if not d.accepted]
+
+
 class JobRunner:
     """Runs jobs on a thread pool (MAX_CONCURRENT_JOBS workers; the rest wait queued)."""
 
@@ -404,12 +419,12 @@ class JobRunner:
             self._save_report(job_id, result.report)
             report = result.report.to_dict()
             final = Path(result.output) if result.output else output
-            summary = map_summary(report)
+            summary, warnings = _named(job, map_summary(report), result)
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
-                message="done with warnings" if result.warnings else "done",
+                message="done with warnings" if warnings else "done",
                 output_path=str(final), confidence=float(result.confidence),
-                speed=float(result.speed), summary=summary, warnings=result.warnings,
+                speed=float(result.speed), summary=summary, warnings=warnings,
                 reasons=list(result.report.reasons),
                 report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
             remove_tree(Path(job.input_dir) if job.input_dir else None)

@@ -61,6 +61,10 @@ SCHEMAS: dict[str, Any] = {
         "original_name": {"type": "string"}, "dubbed_name": {"type": "string"},
         "dubbed_names": {"type": "array", "items": {"type": "string"},
                          "description": "every dub of the task, the first one first"},
+        "batch_id": {"type": "string", "nullable": True,
+                     "description": "the season batch this task is an episode of"},
+        "episode": {"type": "string", "description": "its episode label, e.g. S01E02"},
+        "batch_url": {"type": "string", "nullable": True},
         "warnings": {"type": "array", "items": {"type": "string"},
                      "description": "a completed task of several dubs: one line per dub "
                                     "that was not written (completed with warnings)"},
