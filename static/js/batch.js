@@ -434,9 +434,8 @@
         row.dataset.key = keys[i];
         if (body.children[i]) body.children[i].replaceWith(row); else body.append(row);
       });
-      // what POST .../retry queues again: failed (not refused: the same files would be
-      // refused again) and cancelled episodes
-      const retryable = eps.some((ep) => epStatus(ep) === "failed" || epStatus(ep) === "cancelled");
+      // what POST .../retry queues again: every failed (refused ones too) or cancelled episode
+      const retryable = eps.some((ep) => ep.status === "failed" || ep.status === "cancelled");
       $("#btn-retry-failed").classList.toggle("d-none", !retryable);
       if (!leftOutShown) {
         const uo = b.unpaired_originals || [], ud = b.unpaired_dubs || [], am = b.ambiguous || [];
