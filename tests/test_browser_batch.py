@@ -103,7 +103,7 @@ def test_season_batch_in_chromium(browser, server, tmp_path):
     page.locator("#nfs-list [data-path='Show/S01'] .pick-originals").click()
     page.locator("#nfs-up").click()
     page.locator("#nfs-list .list-group-item[data-path='Show.ES'] .open-folder").click()
-    page.locator("#nfs-list .list-group-item[data-path='Show.ES/S01'] .open-folder").click()
+    page.locator("#nfs-list .list-group-item[data-path='Show.ES/S01'] .fw-semibold").click()  # the row
     page.wait_for_selector("#nfs-list [data-path='Show.ES/S01/Show - 1x02 [ES].mkv']")
     page.locator("#nfs-list .this-folder .pick-dubs").click()    # the folder being looked at
     assert page.locator("#chosen-originals .chosen-path").inner_text() == "Show/S01"

@@ -70,7 +70,9 @@
         if (!data.entries.length) list.append(el("div", {class: "list-group-item text-body-secondary", text: t("up.empty")}));
         for (const entry of data.entries) {
           if (entry.type === "directory") {
-            list.append(el("div", {class: "list-group-item d-flex flex-wrap align-items-center gap-2", "data-path": entry.path},
+            // the whole row opens the folder, as on the upload page (its button is the keyboard's way in)
+            list.append(el("div", {class: "list-group-item list-group-item-action d-flex flex-wrap align-items-center gap-2 folder-row", "data-path": entry.path,
+                                   onclick: (e) => { if (!e.target.closest("button")) browse(entry.path); }},
               el("i", {class: "bi bi-folder-fill text-warning"}),
               el("div", {class: "flex-grow-1 text-break min-w-0"}, el("div", {class: "fw-semibold", text: entry.name}),
                 el("div", {class: "small text-body-secondary", text: entry.items + " " + t("up.items") + ", " + entry.videos + " " + t("up.videos")})),
