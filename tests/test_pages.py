@@ -82,3 +82,4 @@ def test_favicon_is_linked_and_served_without_login(client, tmp_path):
 def test_upload_page_offers_another_dub(client):
     html = client.get("/upload", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'id="add-dub"' in html and 'data-max="8"' in html and "Add another dub" in html
+    assert 'href="/batches/new"' in html and "Sync it as a batch" in html

@@ -169,6 +169,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "login.wrong": {"en": "That key is not right.", "es": "Esa clave no es correcta."},
     # several dubs in one task (upload page, task page)
     "up.add_dub": {"en": "Add another dub", "es": "Añadir otro doblaje"},
+    "up.season_link": {"en": "A whole season? Sync it as a batch",
+                       "es": "¿Una temporada entera? Sincronízala por lotes"},
     "up.add_dub_help": {"en": "Several dubs of the same film (e.g. Castilian and Latin "
                               "American) go into one MKV, each with its own sync.",
                         "es": "Varios doblajes de la misma película (p. ej. castellano y "
