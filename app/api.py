@@ -14,9 +14,10 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 from werkzeug.http import parse_content_range_header
 
 from app import security, system, validation
-from app.errors import InputError
+from app.errors import InputError, SyncDubError
 from app.jobs import Job, JobRunner
 from app.openapi import openapi_document
+from app.services import clips
 from app.submit import JobOptions, JobSubmitter, media_root
 from app.uploads import ChunkedUploads
 from app.utils.file_utils import PathNotFound, list_media
@@ -300,6 +301,70 @@ def report_picture(task_id: str):
                              "Content-Security-Policy": "default-src 'none'; style-src "
                                                        "'unsafe-inline'"})
 
+
+
+# -- listening: clips at the map's edges (app/services/clips.py) ----------------------
+class TaskNotCompleted(SyncDubError):
+    """Listening needs a completed task (HTTP 409)."""
+
+    code = "not_completed"
+    http_status = 409
+
+
+def _listening(task_id: str, track: int) -> tuple[Path, dict[str, Any], Any]:
+    """A completed task's MKV, the report of dub `track` and the MKV's probe."""
+    job = _job_or_404(task_id)
+    if job.status != "completed":
+        raise TaskNotCompleted(f"Task {task_id} is {job.status}: clips can be heard once "
+                               "it has completed.")
+    report = _report_or_404(task_id)
+    path = Path(job.output_path) if job.output_path else None
+    if path is None or not path.is_file():
+        raise PathNotFound("The output file is no longer in the output folder: there is "
+                           "nothing to listen to.")
+    info = clips.probe_output(path)
+    clips.dub_stream_index(len(info.audio), clips.accepted_dubs(report), track)
+    return path, report, info
+
+
+@bp.get("/tasks/<task_id>/points")
+def task_points(task_id: str):
+    """The places of the map worth hearing (each cut, insert, edge and a few inside long
+    segments) with their confidence, and the MKV's dub tracks."""
+    track = request.args.get("track", default=0, type=int)
+    path, report, info = _listening(task_id, track)
+    points = clips.listening_points(clips.report_for_track(report, track))
+    return jsonify(points=[{**p.to_dict(), "clip": dict(zip(
+        ("start", "duration"), clips.clip_window(p.t, info.duration)))} for p in points],
+        duration=info.duration, track=track, clip_seconds=clips.CLIP_SECONDS,
+        kinds=list(clips.CLIP_KINDS), tracks=clips.tracks_of(info, report))
+
+
+@bp.get("/tasks/<task_id>/clips/<point_id>")
+def task_clip(task_id: str, point_id: str):
+    """About 8 s of the MKV centred on a point: the original, the dub, both (original
+    left, dub right) or a mix; made on demand, cached, Range requests answered."""
+    kind = (request.args.get("kind") or "both").strip().lower()
+    if kind not in clips.CLIP_KINDS:
+        raise InputError(f"kind must be one of {', '.join(clips.CLIP_KINDS)}, not "
+                         f"{kind[:40]!r}.")
+    track = request.args.get("track", default=0, type=int)
+    path, report, info = _listening(task_id, track)
+    points = clips.listening_points(clips.report_for_track(report, track))
+    point = next((p for p in points if p.id == point_id), None)
+    if point is None:
+        raise PathNotFound(f"Task {task_id} has no listening point {point_id[:40]!r}: "
+                           f"GET /api/tasks/{task_id}/points lists them (p1 to "
+                           f"p{len(points)}).")
+    start, duration = clips.clip_window(point.t, info.duration)
+    dub = clips.dub_stream_index(len(info.audio), clips.accepted_dubs(report), track)
+    clip = clips.make_clip(path, start, duration, kind, 0, dub,
+                           _runner().data_dir / "clips" / task_id, track=track)
+    resp = send_file(clip, mimetype=clips.clip_format()[1], conditional=True, etag=True,
+                     max_age=3600)
+    resp.cache_control.public = False
+    resp.cache_control.private = True
+    return resp
 
 # -- media folder ---------------------------------------------------------------------
 @bp.get("/media/status")

@@ -355,6 +355,7 @@ class JobRunner:
             return
         remove_tree(Path(job.input_dir) if job.input_dir else None)
         remove_tree(self.reports_dir / f"{job_id}.json")
+        remove_tree(self.data_dir / "clips" / job_id)   # listening clips (app/api.py)
         if remove_output and job.output_path:
             remove_tree(Path(job.output_path))
         self.store.delete(job_id)

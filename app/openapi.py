@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.services.clips import CLIP_KINDS
 from app.services.types import GAP_FILLS, MODES
 from app.batches import COUNTED, MAX_NAME, MAX_PAIRS
 from app.submit import MAX_CUSTOM_NAME
@@ -12,6 +13,11 @@ ERR = {"$ref": "#/components/responses/Error"}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True,
             "schema": {"type": "string"}}
+POINT_ID = {"name": "point_id", "in": "path", "required": True,
+            "schema": {"type": "string"}, "description": "p1, p2... (GET .../points)"}
+TRACK = {"name": "track", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                    "default": 0},
+         "description": "which dub: 0 = the first dub written"}
 UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
              "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 
@@ -158,6 +164,23 @@ SCHEMAS: dict[str, Any] = {
                 "report": {"type": "object", "nullable": True}}},
             "description": "a task of several dubs: each dub's outcome in order (the dub "
                            "this report is about has report null)"}}},
+    "ListenPoints": {"type": "object", "required": ["points", "duration", "tracks"],
+                     "properties": {
+        "points": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "t": {"type": "number",
+                                            "description": "s on the original's timeline"},
+            "kind": {"type": "string", "enum": ["cut", "insert", "edge", "inside"]},
+            "label": {"type": "string"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "detail": {"type": "object"},
+            "clip": {"type": "object", "properties": {"start": {"type": "number"},
+                                                      "duration": {"type": "number"}}}}}},
+        "duration": {"type": "number", "description": "the MKV's length, s"},
+        "track": {"type": "integer"}, "clip_seconds": {"type": "number"},
+        "kinds": {"type": "array", "items": {"type": "string"}},
+        "tracks": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "language": {"type": "string", "nullable": True},
+            "title": {"type": "string", "nullable": True}}}}}},
     "Interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
     # Season batches (app/batches.py, app/api_batches.py); paths relative to the media folder.
     "Leftovers": {"type": "object", "properties": {
@@ -334,6 +357,24 @@ def openapi_document() -> dict[str, Any]:
             errors=("400", "401", "404"),
             parameters=[{"name": "lang", "in": "query", "schema": {"type": "string"},
                          "description": "en or es (default: the browser's language)"}])},
+        # Listening at the map's edges (app/services/clips.py)
+        "/api/tasks/{task_id}/points": {"parameters": [TASK_ID], "get": _op(
+            "A completed task's listening points: each cut, insert and edge of the map "
+            "and a few inside long segments, with their confidence and clip windows",
+            {"200": _json("ListenPoints")}, errors=("400", "401", "404", "409"),
+            parameters=[TRACK])},
+        "/api/tasks/{task_id}/clips/{point_id}": {"parameters": [TASK_ID, POINT_ID], "get": _op(
+            "About 8 s of the MKV centred on a listening point (Opus in Ogg, or AAC in "
+            "MP4 without libopus); made on demand and cached; Range requests supported",
+            {"200": {"description": "the clip", "content": {"audio/ogg": {}, "audio/mp4": {}}},
+             "206": {"description": "partial content"},
+             "304": {"description": "not modified"},
+             "416": {"description": "range not satisfiable"}},
+            errors=("400", "401", "404", "409"),
+            parameters=[{"name": "kind", "in": "query", "schema": {
+                "type": "string", "enum": list(CLIP_KINDS), "default": "both"},
+                "description": "original; dub (as placed); both: the original (mono) in "
+                               "the left ear, the dub in the right; mix"}, TRACK])},
         "/api/media/status": {"get": _op("Is the media folder enabled and mounted?",
                                          {"200": _json("Object")}, errors=("401",))},
         "/api/media/list": {"get": _op(
