@@ -269,3 +269,10 @@ def test_a_failed_clip_leaves_nothing(tmp_path):
     with pytest.raises(media.MediaError):
         make_clip(junk, 0.0, 8.0, "both", 0, 1, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_labels_name_their_times_to_a_tenth():
+    (p,) = [p for p in listening_points(rep([seg(1.5, 25.5, 0.0)], inserts=[(0, 1.5)]))
+            if p.kind == "insert"]
+    assert p.label == "dub 0:00:00.0–0:00:01.5 (1.5 s) dropped here"
+    assert clips.hms(3725.25) == "1:02:05.2"

@@ -65,9 +65,10 @@ class ListenPoint:
 
 
 def hms(seconds: float) -> str:
-    """h:mm:ss (seconds rounded down)."""
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    """h:mm:ss.s (tenths rounded down)."""
+    tenths = max(0, int(seconds * 10 + 1e-6))
+    s = tenths // 10
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}.{tenths % 10}"
 
 
 def _num(d: dict[str, Any], key: str, default: float = 0.0) -> float:
