@@ -415,6 +415,81 @@
       } catch (e) { /* the picture is enough */ }
     }
 
+    // The Listen card: a clip at every edge of the map and inside long segments
+    // (GET /api/tasks/<id>/points, /clips/<point>?kind=...&track=...).
+    let listenShown = false;
+    const KINDS = ["both", "original", "dub", "mix"];
+    function fill(key, vals) { return t(key).replace(/\{(\w+)\}/g, (m, k) => (k in vals ? vals[k] : m)); }
+    function hms(s) {
+      const n = Math.max(0, Math.floor(s));
+      return Math.floor(n / 3600) + ":" + String(Math.floor(n / 60) % 60).padStart(2, "0") + ":" + String(n % 60).padStart(2, "0");
+    }
+    // h:mm:ss.s, for the stretches a label names (a 1.5 s insert is not "0:00–0:01")
+    function hmsTenths(s) {
+      const n = Math.max(0, Math.floor(s * 10 + 1e-6));
+      return hms(n / 10) + "." + (n % 10);
+    }
+    function pointText(p) {
+      const d = p.detail || {};
+      if (p.kind === "cut") {
+        const v = {from: hmsTenths(d.start), to: hmsTenths(d.end), len: Number(d.length).toFixed(1)};
+        return fill(d.at === "start" ? "listen.cut_start" : d.at === "end" ? "listen.cut_end" : "listen.cut_middle", v);
+      }
+      if (p.kind === "insert") return fill("listen.insert", {from: hmsTenths(d.dub_start), to: hmsTenths(d.dub_end), len: Number(d.length).toFixed(1)});
+      if (p.kind === "edge") return fill("listen.edge", {a: fmtSec(d.offset_before), b: fmtSec(d.offset_after)}) +
+        (Math.abs(d.speed_after - d.speed_before) > 1e-6 ? "; " + fill("listen.speed", {s: Number(d.speed_after).toFixed(5)}) : "");
+      if (p.kind === "inside") return fill("listen.inside", {a: fmtSec(d.offset)}) +
+        (Math.abs((d.speed || 1) - 1) > 1e-6 ? ", " + fill("listen.speed", {s: Number(d.speed).toFixed(5)}) : "");
+      return p.label;
+    }
+    function pointRow(p, track) {
+      const when = hms(p.t);
+      const url = (kind) => "/api/tasks/" + id + "/clips/" + encodeURIComponent(p.id) + "?kind=" + kind + "&track=" + track;
+      const audio = el("audio", {controls: "", preload: "none", src: url("both"), class: "listen-audio d-block",
+                                 "data-point": p.id, "aria-label": fill("listen.player", {t: when, kind: t("listen.kind.both")})});
+      const choice = el("div", {class: "btn-group btn-group-sm flex-wrap mb-1", role: "group", "aria-label": fill("listen.choice", {t: when})},
+        ...KINDS.flatMap((k) => {
+          const rid = "listen-" + p.id + "-" + k;
+          return [el("input", {type: "radio", class: "btn-check", name: "listen-" + p.id, id: rid, value: k, checked: k === "both",
+                               onchange: () => { audio.pause(); audio.src = url(k); audio.setAttribute("aria-label", fill("listen.player", {t: when, kind: t("listen.kind." + k)})); }}),
+                  el("label", {class: "btn btn-outline-secondary", for: rid, text: t("listen.kind." + k)})];
+        }));
+      const c = Math.round(100 * (p.confidence || 0));
+      const level = c >= 80 ? "success" : c >= 60 ? "warning" : "danger";
+      return el("tr", {"data-point": p.id, "data-kind": p.kind},
+        el("td", {class: "text-nowrap font-monospace", text: when}),
+        el("td", {}, el("span", {class: "badge text-bg-light border me-1", text: t("listen.point." + p.kind)}), pointText(p)),
+        el("td", {class: "text-end text-nowrap"}, el("span", {class: "badge text-bg-" + level, text: c + " %"})),
+        el("td", {class: "listen-player"}, choice, audio));
+    }
+    async function loadPoints(track) {
+      try {
+        const data = await api("GET", "/api/tasks/" + id + "/points?track=" + track);
+        const points = data.points || [];
+        $("#listen-none").classList.toggle("d-none", points.length > 0);
+        $("#listen-none").textContent = t("listen.none");
+        $("#listen-table").classList.toggle("d-none", !points.length);
+        $("#listen-points").replaceChildren(...points.map((p) => pointRow(p, track)));
+        const tracks = data.tracks || [];
+        $("#listen-track-wrap").classList.toggle("d-none", tracks.length < 2);
+        const sel = $("#listen-track");
+        if (sel.options.length !== tracks.length) {
+          sel.replaceChildren(...tracks.map((x) => el("option", {value: String(x.index), text: (x.index + 1) + ": " + (x.title || x.language || "")})));
+        }
+        sel.value = String(track);
+      } catch (e) {
+        $("#listen-none").classList.remove("d-none");
+        $("#listen-none").textContent = t("listen.error") + " " + e.message;
+        $("#listen-table").classList.add("d-none");
+      }
+    }
+    function showListen() {
+      listenShown = true;
+      $("#listen-box").classList.remove("d-none");
+      loadPoints(0);
+    }
+    $("#listen-track").addEventListener("change", (e) => loadPoints(Number(e.target.value) || 0));
+
     function render(job) {
       const badge = $("#status-badge");
       badge.className = "badge align-middle text-bg-" + jobBadge(job).cls;
@@ -479,6 +554,7 @@
         $("#reasons-box").classList.toggle("d-none", !reasons.length);
         $("#result-reasons").replaceChildren(...reasons.map((x) => el("li", {text: x})));
         if (!reportShown) showReport(job);
+        if (!listenShown && r.output_exists) showListen();
       }
       return active;
     }
@@ -495,7 +571,8 @@
     $("#btn-cancel").addEventListener("click", async () => { await api("DELETE", "/api/tasks/" + id).catch(() => null); poll(); });
     $("#btn-retry").addEventListener("click", async () => {
       reportShown = false;
-      ["#result", "#picture-box", "#pairs-box"].forEach((s) => $(s).classList.add("d-none"));
+      listenShown = false;
+      ["#result", "#picture-box", "#pairs-box", "#listen-box"].forEach((s) => $(s).classList.add("d-none"));
       try { await api("POST", "/api/tasks/" + id + "/retry"); } catch (e) { alert(e.message); }
       poll();
     });
