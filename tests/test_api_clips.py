@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.services import clips
+from app.services.clips import clip_format
 from tests.helpers.media import ffprobe, streams
 from tests.helpers.web import (FakeEngine, app_for, assert_error, make_settings, upload,
                                wait_finished)
@@ -56,7 +56,7 @@ def test_a_clip_decodes_with_its_length_and_channels(done, tmp_path, kind, chann
     p = points[-1]
     r = client.get(f"/api/tasks/{tid}/clips/{p['id']}?kind={kind}")
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
-    suffix, mimetype = clips.clip_format()
+    suffix, mimetype = clip_format()
     assert r.mimetype == mimetype
     assert "private" in r.headers["Cache-Control"] and r.headers.get("Accept-Ranges") == "bytes"
     got = tmp_path / f"clip{suffix}"
@@ -116,3 +116,38 @@ def test_a_task_not_completed_is_409_and_clips_go_with_the_task(tmp_path):
         (folder / "both-t0-0-8000.ogg").write_bytes(b"OggS")
         assert client.delete(f"/api/tasks/{tid}").status_code == 200
         assert not folder.exists()
+
+
+def test_several_dubs_each_track_its_own_points_and_clips(tmp_path, clips):
+    """Two dubs of one film (1.5 s and 3 s late) in one task: the MKV holds both, the
+    points of track 1 come from the second dub's own map, its clips are made."""
+    from tests.helpers.media import make_pair
+    _, late = make_pair(tmp_path / "late", delay=3.0)
+    orig, dub = clips
+    with app_for(make_settings(tmp_path)) as app:
+        client = app.test_client()
+        with open(orig, "rb") as fo, open(dub, "rb") as f1, open(late, "rb") as f2:
+            r = client.post("/api/upload", data={
+                "original_video": (fo, "Film.mkv"),
+                "dubbed_video": [(f1, "Film.ES.mkv"), (f2, "Film.LAT.mkv")],
+                "mode": "audio"})
+        tid = r.get_json()["task_id"]
+        job = wait_finished(client, tid, timeout=240)
+        assert job["status"] == "completed" and not job["warnings"], job
+        body = client.get(f"/api/tasks/{tid}/points").get_json()
+        assert [t["index"] for t in body["tracks"]] == [0, 1]
+        second = client.get(f"/api/tasks/{tid}/points?track=1").get_json()
+        offsets = {round(p["detail"]["offset"], 1) for p in body["points"]
+                   if p["kind"] == "inside"}
+        offsets1 = {round(p["detail"]["offset"], 1) for p in second["points"]
+                    if p["kind"] == "inside"}
+        assert offsets == {-1.5} and offsets1 == {-3.0}
+        p = next(p for p in second["points"] if p["kind"] == "inside")
+        r = client.get(f"/api/tasks/{tid}/clips/{p['id']}?kind=dub&track=1")
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        got = tmp_path / ("clip" + clip_format()[0])
+        got.write_bytes(r.get_data())
+        assert float(ffprobe(got, "-show_format")["format"]["duration"]) == \
+            pytest.approx(8.0, abs=0.1)
+        body = assert_error(client.get(f"/api/tasks/{tid}/clips/p1?track=2"), 400)
+        assert "track=0 to 1" in body["message"]
