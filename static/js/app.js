@@ -447,7 +447,7 @@
       const url = (kind) => "/api/tasks/" + id + "/clips/" + encodeURIComponent(p.id) + "?kind=" + kind + "&track=" + track;
       const audio = el("audio", {controls: "", preload: "none", src: url("both"), class: "listen-audio d-block",
                                  "data-point": p.id, "aria-label": fill("listen.player", {t: when, kind: t("listen.kind.both")})});
-      const choice = el("div", {class: "btn-group btn-group-sm flex-wrap mb-1", role: "group", "aria-label": fill("listen.choice", {t: when})},
+      const choice = el("div", {class: "btn-group btn-group-sm text-nowrap mb-1", role: "group", "aria-label": fill("listen.choice", {t: when})},
         ...KINDS.flatMap((k) => {
           const rid = "listen-" + p.id + "-" + k;
           return [el("input", {type: "radio", class: "btn-check", name: "listen-" + p.id, id: rid, value: k, checked: k === "both",
