@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import chromium
 from tests.helpers.media import make_unrelated, streams
 from tests.helpers.web import free_port, start_gunicorn, stop
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
 
 pytestmark = pytest.mark.browser  # ~20 s: not "slow"
 
@@ -36,19 +32,8 @@ new MutationObserver(() => {
 
 @pytest.fixture
 def browser(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, accept_downloads=True, locale="es-ES",
-            extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"},
-            viewport={"width": 1280, "height": 900})
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+    with chromium(tmp_path / "profile") as ctx:
+        yield ctx
 
 
 @pytest.fixture

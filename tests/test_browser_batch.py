@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import films as mf
+from tests.helpers.browser import chromium
 from tests.helpers.web import MKV_HEAD, free_port, start_gunicorn, stop
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser  # ~60 s: two episodes through the real engine
 
@@ -50,19 +50,8 @@ def media(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def browser(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, accept_downloads=True, locale="es-ES",
-            extra_http_headers={"Accept-Language": "es-ES,es;q=0.9"},
-            viewport={"width": 1280, "height": 900})
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+    with chromium(tmp_path / "profile") as ctx:
+        yield ctx
 
 
 @pytest.fixture
