@@ -584,5 +584,6 @@
     poll();
   }
 
-  window.SyncDub = {home, uploadPage, tasksPage, taskPage, api};
+  // el, api and the formatters are shared with the batch pages (batch.js).
+  window.SyncDub = {home, uploadPage, tasksPage, taskPage, api, el, fmtSize, fmtDate};
 })();

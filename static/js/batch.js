@@ -4,33 +4,12 @@
 (function () {
   "use strict";
   const T = (window.SYNCDUB && window.SYNCDUB.t) || {};
-  const LANG = (window.SYNCDUB && window.SYNCDUB.lang) || "en";
   const t = (k) => T[k] || k;
   const $ = (sel, root) => (root || document).querySelector(sel);
-  const api = (...args) => window.SyncDub.api(...args);
   const POLL_MS = 1500;
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-      else e.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
+  const {api, el, fmtSize, fmtDate} = window.SyncDub;   // app.js's, loaded first
   const baseName = (p) => String(p || "").split("/").pop();
-  function fmtSize(n) {
-    if (n === null || n === undefined) return "";
-    const u = ["B", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1) : n) + " " + u[i];
-  }
-  function fmtDate(s) { return s ? new Date(s).toLocaleString(LANG) : ""; }
   function showAlert(box, msg) { box.textContent = msg || ""; box.classList.toggle("d-none", !msg); }
 
   // ---- the media folder picker, for folders (the upload page's look) ------------------------
