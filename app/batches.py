@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from app.errors import InputError, InputPathError, SyncDubError
+from app.errors import AlignmentError, InputError, InputPathError, SyncDubError
 from app.jobs import ACTIVE, Job, JobRunner, JobStore, utcnow
 from app.submit import MAX_CUSTOM_NAME, BatchEpisode, JobOptions, JobSubmitter, media_root
 from app.utils.file_utils import PathNotFound, output_stem, resolve_inside
@@ -39,9 +39,6 @@ logger = logging.getLogger(__name__)
 MAX_PAIRS = 500
 #: Longest batch name (characters); its folder name is then cut to file_utils.MAX_STEM.
 MAX_NAME = 200
-#: Error codes of a refused episode: the engine's AlignmentError ("not_same_film") and
-#: the several-dub contract's name for it (types.DubOutcome: "alignment_failed").
-REFUSED_CODES = frozenset({"not_same_film", "alignment_failed"})
 #: The counts a batch reports, in order.
 COUNTED = ("queued", "processing", "completed", "failed", "cancelled", "refused")
 
@@ -233,7 +230,7 @@ class BatchState:
 
 def refused(job: Job) -> bool:
     """The engine refused the pair: not the same episode (nothing written)."""
-    return job.status == "failed" and job.error_code in REFUSED_CODES
+    return job.status == "failed" and job.error_code == AlignmentError.code
 
 
 def batch_state(jobs: Sequence[Job]) -> BatchState:
