@@ -488,8 +488,9 @@ def _dub_entries(outcomes: list[DubOutcome], own: int) -> list[dict]:
 
 def _refuse_all(req: SyncRequest, outcomes: list[DubOutcome]) -> NoReturn:
     """No dub accepted: the report (the first dub's that has one, with `dubs`) written,
-    then AlignmentError naming each dub and why; MediaError when none was refused (every
-    analysis failed). Nothing is written."""
+    then AlignmentError naming each dub and why; when none was refused (every analysis
+    failed), InputError if every dub was bad input (a silent track), else MediaError.
+    Nothing is written."""
     why = [f"{Path(o.dub).name} ({o.language or UNKNOWN_TAG}): {o.error}" for o in outcomes]
     own = next((k for k, o in enumerate(outcomes) if o.report is not None), 0)
     base = outcomes[own].report or SyncReport(original=str(req.original),
@@ -497,9 +498,11 @@ def _refuse_all(req: SyncRequest, outcomes: list[DubOutcome]) -> NoReturn:
     report = replace(base, dubs=_dub_entries(outcomes, own))
     write_report(req.report_path, report)
     message = f"No dub was written ({len(outcomes)} given): " + "; ".join(why)
-    if not any(o.error_code == AlignmentError.code for o in outcomes):
-        raise MediaError(message)
-    raise AlignmentError(message, reasons=why, report=report)
+    if any(o.error_code == AlignmentError.code for o in outcomes):
+        raise AlignmentError(message, reasons=why, report=report)
+    if all(o.error_code == InputError.code for o in outcomes):
+        raise InputError(message)
+    raise MediaError(message)
 
 
 def _render_mux_many(out: Path, picks: list[tuple[DubJob, Found]],
