@@ -255,3 +255,23 @@ def test_reencoded_dubs_one_rendered_to_a_file_one_piped(dubs, tmp_path, monkeyp
     orig = decode_mono(out, "0:a:0")
     for n in (1, 2):
         assert abs(_lag_s(orig, decode_mono(out, f"0:a:{n}"))) <= 0.02
+
+
+def test_every_analysis_failed_is_a_media_error(dubs, tmp_path, monkeypatch):
+    """No dub refused, none accepted (every dub's decode failed): MediaError naming each,
+    nothing written but the report."""
+    real = sync_service.track_envelope
+
+    def broken(info, *args, **kwargs):
+        if info.path != dubs["orig"]:
+            raise MediaError(f"ffmpeg failed on {info.path.name}")
+        return real(info, *args, **kwargs)
+
+    monkeypatch.setattr(sync_service, "track_envelope", broken)
+    req = SyncRequest(dubs["orig"], dubs["fre"], tmp_path / "f.mkv", mode="audio",
+                      report_path=tmp_path / "r.json", more_dubs=(DubInput(dubs["spa"]),))
+    with pytest.raises(MediaError, match="doublage.mka.*dubbed.mkv"):
+        sync_service.run_sync(req, EngineSettings())
+    assert listing(tmp_path) == ["r.json"]
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert [d["error_code"] for d in rep["dubs"]] == ["media_error", "media_error"]
