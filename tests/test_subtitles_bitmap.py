@@ -9,7 +9,6 @@ Expected original times come from the segment formula with the constants below.
 """
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from app.services.subtitles import (BitmapPlan, DisplaySet, KeptSet, RetimeResul
                                     bitmap_bsf, plan_bitmap)
 from app.services.timemap import Segment, TimeMap
 from tests.helpers.media import ffmpeg, ffprobe
+from tests.helpers.pgs import write_sup
 
 PAL = 25 / 23.976
 # A: dub [0.5, 20) s -> original from 2.0 s; insert dub [20, 25); B: dub [25, 50) ->
@@ -139,11 +139,15 @@ def test_parse_display_sets():
         DisplaySet(1000), DisplaySet(2500, empty=True), DisplaySet(5000, 100)]
 
 
-def test_bitmap_streams_still_skipped_until_wired():
-    s = media.StreamInfo(index=2, kind="subtitle", codec="hdmv_pgs_subtitle")
+@pytest.mark.parametrize("codec, retimed", [("hdmv_pgs_subtitle", True),
+                                            ("dvd_subtitle", True), ("dvb_subtitle", True),
+                                            ("xsub", False)])
+def test_picture_streams_are_retimed_but_xsub(codec, retimed):
+    s = media.StreamInfo(index=2, kind="subtitle", codec=codec)
     e = subtitles.embedded_subtitle(Path("/in/dub.mkv"), s)
-    assert e.skip == subtitles.BITMAP_SKIP_REASON and e.is_bitmap
-    assert subtitles.BITMAP_RETIMED == frozenset()
+    assert e.is_bitmap and (e.skip is None) == retimed
+    if not retimed:
+        assert e.skip == subtitles.BITMAP_SKIP_REASON
 
 
 # --------------------------------------------------------------------------- real streams
@@ -161,38 +165,11 @@ def want(start: int, end: int) -> tuple[float, float]:
     return (on_a(start), on_a(end)) if start < A_END else (on_b(start), on_b(end))
 
 
-def _segment(kind: int, payload: bytes, ms: int) -> bytes:
-    return b"PG" + struct.pack(">IIBH", ms * 90, ms * 90, kind, len(payload)) + payload
-
-
-def _display_set(ms: int, n: int, picture: bool) -> bytes:
-    """A PGS display set at `ms`: a 200x40 picture (a white bar, wider for each n) in a
-    720x576 frame, or a clear (no object)."""
-    w, h, x, y = 200, 40, 260, 480
-    pcs = struct.pack(">HHBHBBBB", 720, 576, 0x10, n, 0x80 if picture else 0, 0, 0,
-                      int(picture))
-    if picture:
-        pcs += struct.pack(">HBBHH", 0, 0, 0, x, y)
-    out = _segment(0x16, pcs, ms) + _segment(0x17, struct.pack(">BBHHHH", 1, 0, x, y, w, h),
-                                              ms)
-    if picture:
-        bar = 20 + 10 * n
-        line = bytes([0, 0x40, 10, 0, 0xC0 | (bar >> 8), bar & 0xFF, 1,
-                      0, 0x40 | ((w - 10 - bar) >> 8), (w - 10 - bar) & 0xFF, 0, 0])
-        data = struct.pack(">HH", w, h) + line * h
-        out += _segment(0x14, bytes([0, 0, 0, 16, 128, 128, 0, 1, 235, 128, 128, 255]), ms)
-        out += _segment(0x15, struct.pack(">HBB", 0, 0, 0xC0) + len(data).to_bytes(3, "big")
-                        + data, ms)
-    return out + _segment(0x80, b"", ms)
-
-
 @pytest.fixture(scope="module")
 def dubs(tmp_path_factory) -> dict[str, Path]:
     """Dubs (50 s of silence + one picture subtitle stream holding CUES) by codec."""
     d = tmp_path_factory.mktemp("bitmap")
-    sup = d / "cues.sup"
-    sup.write_bytes(b"".join(_display_set(a, i, True) + _display_set(b, i, False)
-                             for i, (a, b) in enumerate(CUES)))
+    sup = write_sup(d / "cues.sup", CUES)
     silence = ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono:d=50"]
     out = {"hdmv_pgs_subtitle": d / "pgs.mkv"}
     ffmpeg("-copyts", *silence, "-i", sup, "-map", "0", "-map", "1", "-c:a", "flac",

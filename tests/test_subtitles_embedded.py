@@ -40,8 +40,9 @@ def test_subtitle_extract_args():
 @pytest.mark.parametrize("codec, fmt, skip", [
     ("subrip", "srt", None), ("ass", "ass", None), ("ssa", "ass", None),
     ("webvtt", "vtt", None), ("mov_text", "srt", None),
-    ("hdmv_pgs_subtitle", "hdmv_pgs_subtitle", subtitles.BITMAP_SKIP_REASON),
-    ("dvd_subtitle", "dvd_subtitle", subtitles.BITMAP_SKIP_REASON),
+    ("hdmv_pgs_subtitle", "hdmv_pgs_subtitle", None),
+    ("dvd_subtitle", "dvd_subtitle", None),
+    ("xsub", "xsub", subtitles.BITMAP_SKIP_REASON),
     ("eia_608", "eia_608", "the eia_608 subtitle codec is not one SyncDub re-times "
                            "(text: SubRip, ASS/SSA, WebVTT, mov_text)")])
 def test_embedded_subtitle_by_codec(codec, fmt, skip):
@@ -71,14 +72,14 @@ def _no_ffmpeg(monkeypatch):
     monkeypatch.setattr(media, "run_ffmpeg", boom)
 
 
-def test_bitmap_stream_is_skipped_without_running_ffmpeg(tmp_path, monkeypatch):
+def test_xsub_stream_is_skipped_without_running_ffmpeg(tmp_path, monkeypatch):
     _no_ffmpeg(monkeypatch)
-    pgs = subtitles.embedded_subtitle(DUB, _sub(4, "hdmv_pgs_subtitle", language="fre"))
-    infos, added = sync_service._retime_subtitles([(pgs, "embedded")], TMAP, tmp_path)
+    xsub = subtitles.embedded_subtitle(DUB, _sub(4, "xsub", language="fre"))
+    infos, added = sync_service._retime_subtitles([(xsub, "embedded")], TMAP, tmp_path)
     assert added == []
     assert infos == [SubtitleInfo(source="/in/dub.mkv", origin="embedded",
-                                  format="hdmv_pgs_subtitle", language="fre", stream=4,
-                                  error="bitmap subtitles are not re-timed yet")]
+                                  format="xsub", language="fre", stream=4,
+                                  error=subtitles.BITMAP_SKIP_REASON)]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,7 +15,7 @@ from app.services.render import RenderedTrack
 from app.services.types import SyncRequest
 from config import EngineSettings
 from tests.helpers.cli import run_cli
-from tests.helpers.media import ffprobe
+from tests.helpers.media import ffmpeg, ffprobe
 from tests.helpers.subs import DELAY, TOLERANCE_MS
 from tests.helpers.subs import mkv_cues as _cues
 from tests.helpers.subs import write_subs as _srt
@@ -223,3 +223,32 @@ def test_streamed_render_muxes_the_subtitles_too(tmp_path):
     assert [s["codec_type"] for s in probed["streams"]].count("attachment") == 1
     assert [t for _, _, t in _cues(out, 0, tmp_path, "srt")] == ["Hello", "World"]
     assert _cues(out, 1, tmp_path, "srt") == [(1000, 2000, "uno"), (4000, 5500, "dos")]
+
+
+def test_sync_carries_a_pgs_track_of_the_dub_retimed(clips, tmp_path):
+    """A dub with a picture subtitle stream (PGS, as on a Blu-ray): it comes out of a real
+    sync as a PGS stream of the MKV, tagged, each picture 1.5 s earlier (the dub's
+    lead-in), the picture in the lead-in dropped."""
+    from tests.helpers.pgs import write_sup
+    orig, dub = clips
+    cues_ms = [(600, 1200), (3000, 4500), (10000, 12000), (20250, 21500)]
+    sup = write_sup(tmp_path / "cues.sup", cues_ms)
+    dub_pgs = tmp_path / "dub_pgs.mkv"
+    ffmpeg("-copyts", "-i", dub, "-i", sup, "-map", "0", "-map", "1", "-c", "copy",
+           "-metadata:s:s:0", "language=spa", dub_pgs)
+    out = tmp_path / "out" / "film.mkv"
+    res = sync_service.run_sync(SyncRequest(orig, dub_pgs, out, mode="audio"),
+                                EngineSettings())
+    (sub,) = [s for s in ffprobe(out, "-show_streams")["streams"]
+              if s["codec_type"] == "subtitle"]
+    assert (sub["codec_name"], sub["tags"]["language"], sub["tags"]["title"]) == (
+        "hdmv_pgs_subtitle", "spa", "Spanish (SyncDub)")
+    frames = ffprobe(out, "-select_streams", "s", "-show_frames")["frames"]
+    pictures = [round(f["pts"] / 1000) for f in frames if f["num_rects"] > 0]
+    want = [a - round(DELAY * 1000) for a, _ in cues_ms[1:]]
+    assert len(pictures) == len(want)
+    assert max(abs(p - w) for p, w in zip(pictures, want)) <= TOLERANCE_MS, (pictures, want)
+    (entry,) = res.report.to_dict()["subtitles"]
+    assert (entry["origin"], entry["format"], entry["moved"], entry["error"]) == (
+        "embedded", "hdmv_pgs_subtitle", 3, None)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["film.mkv"]

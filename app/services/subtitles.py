@@ -39,8 +39,7 @@ display set placed by `plan_bitmap` with the rules above (a clear goes to the ma
 of the picture it ends), and one stream copy applies the plan through bitstream filters
 (`bitmap_bsf`: `noise` drops the sets in inserts, `setts` moves the rest, a segment's
 line as one expression). The pictures are never decoded into the output: codec, palette
-and bitmaps are the dub's own. `embedded_subtitle` still skips picture streams until the
-sync stage calls `retime_bitmap` (BITMAP_RETIMED).
+and bitmaps are the dub's own. XSUB pictures are skipped (BITMAP_SKIP_REASON).
 """
 from __future__ import annotations
 
@@ -86,19 +85,17 @@ OTHER_FLAG_TOKENS = frozenset({"default", "full", "signs", "songs"})
 TEXT_STREAM_CODECS: dict[str, tuple[str, str]] = {
     "subrip": (".srt", "copy"), "srt": (".srt", "copy"), "ass": (".ass", "copy"),
     "ssa": (".ass", "ass"), "webvtt": (".vtt", "copy"), "mov_text": (".srt", "srt")}
-#: Picture subtitle codecs: no text to re-time (OCR is not done); skipped unless in
-#: BITMAP_RETIMED.
+#: Picture subtitle codecs: no text (OCR is not done); re-timed through their packets
+#: when in BITMAP_RETIME_CODECS, else skipped.
 BITMAP_STREAM_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle",
                                   "xsub", "pgssub", "dvdsub"})
-BITMAP_SKIP_REASON = "bitmap subtitles are not re-timed yet"
+BITMAP_SKIP_REASON = ("XSUB picture subtitles cannot be re-timed (their end times are "
+                      "inside the pictures' packets)")
 #: Picture codecs `retime_bitmap` re-times through their packets (PGS, VobSub, DVB):
 #: each display set is one packet (or packets sharing a time) that shows or clears a
 #: picture, so moving packets moves cues. XSUB is not among them: its end times are in
 #: its packets' text headers, which a stream copy cannot change.
 BITMAP_RETIME_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle"})
-#: The picture codecs `embedded_subtitle` no longer skips: empty until the sync stage
-#: sends them to `retime_bitmap` (then it becomes BITMAP_RETIME_CODECS).
-BITMAP_RETIMED: frozenset[str] = frozenset()
 #: ms a display set with neither a duration nor a set after it is taken to last, to
 #: choose the segment it goes with (the last set of a stream, usually a clear).
 LAST_SET_MS = 1000
@@ -441,7 +438,7 @@ class EmbeddedSubtitle:
 def embedded_subtitle(dub: Path, stream: media.StreamInfo) -> EmbeddedSubtitle:
     """Pure: what to do with one subtitle stream of the dub (see EmbeddedSubtitle)."""
     codec = stream.codec
-    if codec in TEXT_STREAM_CODECS or codec in BITMAP_RETIMED:
+    if codec in TEXT_STREAM_CODECS or codec in BITMAP_RETIME_CODECS:
         skip = None
     elif codec in BITMAP_STREAM_CODECS:
         skip = BITMAP_SKIP_REASON

@@ -918,9 +918,9 @@ def _subtitle_sources(req: SyncRequest, opts: RunOptions, dub: media.MediaInfo
 
 def _embedded_file(emb: subtitles.EmbeddedSubtitle, work: Path, name: str
                    ) -> tuple[subtitles.Sidecar | None, str | None]:
-    """A dub's subtitle stream as a file in `work` to re-time: (the file, None), or
-    (None, why not): a bitmap or unknown codec, or an extraction that failed (ffmpeg or
-    the disk): a stream of the dub never fails the sync."""
+    """A dub's text subtitle stream as a file in `work` to re-time: (the file, None), or
+    (None, why not): a codec SyncDub cannot carry, or an extraction that failed (ffmpeg
+    or the disk): a stream of the dub never fails the sync."""
     if emb.skip:
         return None, emb.skip
     try:
@@ -932,35 +932,53 @@ def _embedded_file(emb: subtitles.EmbeddedSubtitle, work: Path, name: str
                              emb.hearing_impaired), None
 
 
+def _retime_one(src: SubtitleSource, tmap: TimeMap, work: Path, i: int
+                ) -> tuple[Path, subtitles.RetimeResult]:
+    """One subtitle source re-timed into `work`: (the file to mux, the counts). A text
+    file or stream through pysubs2 (`retime_file`), a picture stream (PGS, VobSub, DVB)
+    through its packets (`retime_bitmap`). Raises InputError, MediaError or OSError when
+    it cannot be read or written."""
+    if isinstance(src, subtitles.EmbeddedSubtitle) and src.is_bitmap:
+        return subtitles.retime_bitmap(src, tmap, work, f"subtitle{i}")
+    if isinstance(src, subtitles.EmbeddedSubtitle):
+        sc, error = _embedded_file(src, work, f"embedded{i}")
+        if sc is None:
+            raise InputError(error or "the stream could not be read")
+    else:
+        sc = src
+    dst = work / f"subtitle{i}.{sc.format}"
+    return dst, subtitles.retime_file(sc.path, dst, tmap, sc.format)
+
+
+def _subtitle_info(src: SubtitleSource, origin: str) -> SubtitleInfo:
+    """The report's entry for a subtitle source, before it is re-timed."""
+    if isinstance(src, subtitles.EmbeddedSubtitle):
+        return SubtitleInfo(source=str(src.dub), origin=origin, format=src.format,
+                            language=src.language, forced=src.forced,
+                            hearing_impaired=src.hearing_impaired, stream=src.stream.index)
+    return SubtitleInfo(source=str(src.path), origin=origin, format=src.format,
+                        language=src.language, forced=src.forced,
+                        hearing_impaired=src.hearing_impaired)
+
+
 def _retime_subtitles(sources: list[tuple[SubtitleSource, str]], tmap: TimeMap,
                       work: Path) -> tuple[list[SubtitleInfo], list[AddedSubtitle]]:
     """Each subtitle file or dub stream re-timed through the final map into `work`: (the
-    report's entries, the files to mux). A file or stream that cannot be read, a bitmap
-    stream, or one none of whose cues lands on the original's timeline, is skipped with
-    its `error`: the dub's subtitles never fail the sync."""
+    report's entries, the files to mux). A file or stream that cannot be read, a codec
+    SyncDub cannot carry, or one none of whose cues lands on the original's timeline, is
+    skipped with its `error`: the dub's subtitles never fail the sync."""
     from app.services.mux import AddedSubtitle
     infos: list[SubtitleInfo] = []
     added: list[AddedSubtitle] = []
     for i, (src, origin) in enumerate(sources):
-        if isinstance(src, subtitles.EmbeddedSubtitle):
-            info = SubtitleInfo(source=str(src.dub), origin=origin, format=src.format,
-                                language=src.language, forced=src.forced,
-                                hearing_impaired=src.hearing_impaired,
-                                stream=src.stream.index)
-            sc, error = _embedded_file(src, work, f"embedded{i}")
-            if sc is None:
-                infos.append(replace(info, error=error))
-                continue
-        else:
-            sc = src
-            info = SubtitleInfo(source=str(sc.path), origin=origin, format=sc.format,
-                                language=sc.language, forced=sc.forced,
-                                hearing_impaired=sc.hearing_impaired)
-        dst = work / f"subtitle{i}.{sc.format}"
+        info = _subtitle_info(src, origin)
+        if isinstance(src, subtitles.EmbeddedSubtitle) and src.skip:
+            infos.append(replace(info, error=src.skip))
+            continue
         try:
-            res = subtitles.retime_file(sc.path, dst, tmap, sc.format)
-        except (InputError, OSError) as e:
-            logger.warning("subtitle file %s skipped: %s", sc.path, e)
+            dst, res = _retime_one(src, tmap, work, i)
+        except (InputError, MediaError, OSError) as e:   # the file, ffmpeg or the disk
+            logger.warning("subtitles %s skipped: %s", info.source, e)
             infos.append(replace(info, error=str(e)))
             continue
         info = replace(info, **res.counts())
@@ -970,8 +988,9 @@ def _retime_subtitles(sources: list[tuple[SubtitleSource, str]], tmap: TimeMap,
                                  if res.dropped else "no subtitle cue found in it"))
             continue
         infos.append(info)
-        added.append(AddedSubtitle(dst, sc.language, f"{language_name(sc.language)} (SyncDub)",
-                                   sc.forced, sc.hearing_impaired))
+        added.append(AddedSubtitle(dst, info.language,
+                                   f"{language_name(info.language)} (SyncDub)",
+                                   info.forced, info.hearing_impaired))
     return infos, added
 
 
