@@ -13,7 +13,7 @@ def _segment(kind: int, payload: bytes, ms: int) -> bytes:
 
 
 def display_set(ms: int, n: int, picture: bool) -> bytes:
-    """A PGS display set at `ms`: a 200x40 picture (a white bar, wider for each n) in a
+    """A PGS display set at `ms`: a 200x40 picture (a white bar, its width from n) in a
     720x576 frame, or a clear (no object)."""
     w, h, x, y = 200, 40, 260, 480
     pcs = struct.pack(">HHBHBBBB", 720, 576, 0x10, n, 0x80 if picture else 0, 0, 0,
@@ -23,7 +23,7 @@ def display_set(ms: int, n: int, picture: bool) -> bytes:
     out = _segment(0x16, pcs, ms) + _segment(0x17, struct.pack(">BBHHHH", 1, 0, x, y, w, h),
                                               ms)
     if picture:
-        bar = 20 + 10 * n
+        bar = 20 + 10 * (n % 16)          # a width of its own (up to 16 cues apart)
         line = bytes([0, 0x40, 10, 0, 0xC0 | (bar >> 8), bar & 0xFF, 1,
                       0, 0x40 | ((w - 10 - bar) >> 8), (w - 10 - bar) & 0xFF, 0, 0])
         data = struct.pack(">HH", w, h) + line * h
