@@ -1,7 +1,8 @@
 """Command line: `python -m app sync|analyze|batch ...` (also `./start.sh cli ...`).
 
 Exit codes: 0 done; 2 bad input (missing file, not media, no audio stream, silent
-audio, an output or report folder that cannot be written...; for `batch`: a folder that
+audio, an output or report folder that cannot be written, a `--map` document that is not
+JSON or not a usable map: the message names the field...; for `batch`: a folder that
 does not exist or holds no media, no episode paired, no -o without --dry-run, outputs
 that exist without --force);
 3 refused: the files do not seem to be the same film (nothing written; for `batch`: any
@@ -28,6 +29,7 @@ from app.services.types import GAP_FILLS, MODES, SyncReport, SyncRequest, SyncRe
 
 if TYPE_CHECKING:
     from app.services import batch
+    from app.services.timemap import TimeMap
     from app.services.pairing import Pairing
     from config import Settings
 
@@ -124,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
                         "its name, e.g. film.es.srt) re-timed into the MKV; repeatable; one "
                         "DUB only. Files beside each dub named like it (Film.es.srt) are "
                         "added anyway")
+    s.add_argument("--map", type=Path, dest="map", metavar="MAP.json",
+                   help="render this map instead of finding one (no analysis): the JSON "
+                        "that analyze --json prints, whole or its \"map\" alone, edited "
+                        "as needed; - reads it from stdin; one DUB only; never refused for "
+                        "its confidence")
     a = sub.add_parser("analyze", help="print the time map and confidence; write nothing")
     common(a)
     a.add_argument("--json", action="store_true", help="print the whole report as JSON")
@@ -162,6 +169,8 @@ def _print_map(report: SyncReport, out: TextIO | None = None) -> None:
     out = out or sys.stdout   # looked up now, so redirect_stdout works
     print(f"speed      {report.speed:.6f}  (original seconds per dub second)", file=out)
     print(f"confidence {report.confidence:.2f}", file=out)
+    if report.map_source == "given":
+        print("map        set by hand (--map): rendered as given, no analysis", file=out)
     for s in report.segments:
         print(f"segment    dub {s['dub_start']:9.3f}-{s['dub_end']:9.3f} s -> original "
               f"{s['orig_start']:9.3f}-{s['orig_end']:9.3f} s  offset {s['offset']:+.3f} s",
@@ -439,6 +448,15 @@ def _sync_request(args: argparse.Namespace) -> SyncRequest | None:
               file=sys.stderr)
         return None
     langs, titles = per_dub["--dub-lang"], per_dub["--title"]
+    given_map = None
+    if args.map is not None:
+        if len(dubs) > 1:
+            print("error: --map goes with one dub only (a map is one dub's); sync each "
+                  "dub with its own map, or the dubs without --map", file=sys.stderr)
+            return None
+        given_map = _read_map(args.map)
+        if given_map is None:
+            return None
     return SyncRequest(
         original=args.original, dub=dubs[0], output=args.output, report_path=args.report,
         dub_lang=langs[0], gap_fill=args.gap_fill, mode=args.mode,
@@ -446,7 +464,24 @@ def _sync_request(args: argparse.Namespace) -> SyncRequest | None:
         title=titles[0], dub_subs=tuple(args.dub_subs),
         more_dubs=tuple(DubInput(path, lang=lang, audio_track=args.dub_audio_track,
                                  title=title)
-                        for path, lang, title in zip(dubs[1:], langs[1:], titles[1:])))
+                        for path, lang, title in zip(dubs[1:], langs[1:], titles[1:])),
+        given_map=given_map)
+
+
+def _read_map(path: Path) -> TimeMap | None:
+    """`--map`: the map document (app.services.mapdoc) read from the file, or from stdin
+    for `-`; None (the error printed) when it cannot be read or used. Its times are checked
+    against the files once they are probed."""
+    from app.services import mapdoc
+    try:
+        if str(path) == "-":
+            return mapdoc.parse_map_document(sys.stdin.buffer.read()
+                                             if hasattr(sys.stdin, "buffer")
+                                             else sys.stdin.read())
+        return mapdoc.read_map_file(path)
+    except InputError as e:
+        print(f"error: --map {path}: {e}", file=sys.stderr)
+        return None
 
 
 def _print_subtitles(report: SyncReport) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
 import numpy as np
 
 from app.errors import AlignmentError, InputError, MediaError, ModelError
-from app.services import evidence, features, media, subtitles
+from app.services import evidence, features, mapdoc, media, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
 from app.services.envelope import TrackEnvelope, track_envelope
@@ -236,6 +236,9 @@ def analyze(req: SyncRequest, settings: EngineSettings,
     if req.more_dubs:
         raise InputError("analyze takes one dub at a time; analyze each dub on its own "
                          "(sync takes several)")
+    if req.given_map is not None:
+        raise InputError("analyze finds a map; a map given by hand is rendered by sync "
+                         "(sync ORIGINAL DUB --map MAP.json -o OUT.mkv)")
     return _run(req, settings, progress, cancel, write=False)
 
 
@@ -251,9 +254,16 @@ def run_sync(req: SyncRequest, settings: EngineSettings,
     own (`_run_many`): the MKV holds the accepted ones, `SyncResult.dubs` says what became
     of each and `warnings` names the ones left out; AlignmentError only when none is
     accepted.
+
+    With `req.given_map` (one dub only), that map is rendered as it is: `_run_given_map`.
     """
     if req.output is None:
         raise InputError("no output path given")
+    if req.given_map is not None:
+        if req.more_dubs:
+            raise InputError("a map given by hand is for one dub; give one DUB with --map "
+                             "(each dub has its own map)")
+        return _run_given_map(req, settings, progress, cancel)
     if req.more_dubs:
         return _run_many(req, settings, progress, cancel)
     return _run(req, settings, progress, cancel, write=True)
@@ -280,6 +290,40 @@ def _run(req: SyncRequest, settings: EngineSettings,
     write_report(req.report_path, report)
     return SyncResult(output=Path(req.output) if write else None,
                       confidence=found.final.tmap.confidence, speed=found.final.tmap.speed,
+                      report=report)
+
+
+def _run_given_map(req: SyncRequest, settings: EngineSettings,
+                   progress: Callable[[Progress], None] | None,
+                   cancel: threading.Event | None) -> SyncResult:
+    """A map given by hand (`req.given_map`, app.services.mapdoc) rendered as it is:
+    probe -> the map checked against the files' durations -> languages (the user's or
+    the streams' tags; no Whisper) -> render/mux -> report. No analysis, and never
+    refused for its confidence: the report says `map_source` "given" and the dub track's
+    title that the map was set by hand."""
+    opts = _options(req, settings, write=True)
+    rep = Reporter(progress, cancel, skip=ANALYSIS_STAGES[1:])
+    timer = _Timer()
+    src = _probe(req, True, rep, timer)
+    assert req.given_map is not None and req.output is not None
+    out = Path(req.output)
+    tmap = mapdoc.fit_to_files(req.given_map, src.orig.duration, src.dub.duration)
+    langs = Languages(original=src.orig_stream.language or UNKNOWN_TAG,
+                      dub=_language_tag(req, src.dub_stream, None))
+    map_dict = tmap.to_dict()
+    render, subs = _render_mux(req, src, tmap, opts, langs, settings, rep, timer)
+    rep.update("report", 1.0, "done")
+    report = SyncReport(
+        original=str(src.orig.path), dub=str(src.dub.path), gap_fill=opts.gap_fill,
+        speed=tmap.speed, speed_hint=_speed_hint(src.orig, src.dub),
+        confidence=tmap.confidence, map=map_dict, segments=map_dict["segments"],
+        cuts=map_dict["cuts"], inserts=map_dict["inserts"], languages=langs,
+        streams=ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
+                              src.dub_stream.codec, src.dub_stream.channels),
+        output=str(out), timings=timer.times, render=render, subtitles=subs,
+        map_source="given")
+    write_report(req.report_path, report)
+    return SyncResult(output=out, confidence=tmap.confidence, speed=tmap.speed,
                       report=report)
 
 
@@ -1007,7 +1051,7 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     work_root = settings.work_dir or out.parent
     Path(work_root).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
-    title = req.title or f"{language_name(langs.dub)} (SyncDub)"
+    title = req.title or track_title(langs.dub, given_map=req.given_map is not None)
     orig = src.orig
     sub_infos: list[SubtitleInfo] | None = None
     try:
@@ -1045,6 +1089,12 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return RenderInfo(reencoded=track.reencoded, codec=track.codec), sub_infos
+
+
+def track_title(language: str | None, given_map: bool = False) -> str:
+    """The dub track's default title: "Spanish (SyncDub)", or "Spanish (SyncDub, map set
+    by hand)" when the map was given (SyncRequest.given_map)."""
+    return f"{language_name(language)} (SyncDub{', map set by hand' if given_map else ''})"
 
 
 def write_report(path: Path | None, report: SyncReport) -> None:

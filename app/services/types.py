@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from app.services.timemap import TimeMap
 
 # What the map is found from: "audio" the shared music and effects, "speech" the dialogue
 # matched by meaning, "auto" the audio first and speech where it leaves the map unsure.
@@ -80,6 +83,9 @@ class SyncRequest:
     # written as further audio tracks of the one MKV (the original probed and decoded
     # once). `dub`, `dub_lang`, `dub_audio_track`, `title` and `dub_subs` are the first.
     more_dubs: tuple[DubInput, ...] = ()
+    # A map given by hand (app.services.mapdoc: `sync --map`): rendered as it is, with no
+    # analysis and no refusal for its confidence; one dub only. None: the map is found.
+    given_map: TimeMap | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +216,15 @@ class SyncReport:
     # A job of several dubs: one entry per dub in the request's order (DubOutcome.to_dict;
     # the entry of the dub this report is about has "report": None). None: one dub.
     dubs: list[dict[str, Any]] | None = None
+    # "given": the map was set by hand (SyncRequest.given_map), rendered with no analysis
+    # (no anchors, evidence or reasons; never refused). None: found by the engine.
+    map_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field, but `render`, `speech_probe`, `subtitles` and `dubs`
-        only when set."""
+        """The JSON form: every field, but `render`, `speech_probe`, `subtitles`, `dubs`
+        and `map_source` only when set."""
         d = asdict(self)
-        for key in ("render", "speech_probe", "subtitles", "dubs"):
+        for key in ("render", "speech_probe", "subtitles", "dubs", "map_source"):
             if d[key] is None:
                 del d[key]
         for sub in d.get("subtitles") or ():
