@@ -153,6 +153,9 @@ SCHEMAS: dict[str, Any] = {
                 "error": {"type": "string", "nullable": True}}},
             "description": "the dub's subtitle files re-timed into the MKV (written files "
                            "with subtitles only); error: why one was skipped"},
+        "map_source": {"type": "string", "enum": ["given"],
+                       "description": "present when the map was given (sync --map), "
+                                      "not found by the engine"},
         "dubs": {"type": "array", "nullable": True, "items": {
             "type": "object", "properties": {
                 "dub": {"type": "string"}, "language": {"type": "string", "nullable": True},
