@@ -49,6 +49,15 @@ def runner(app):
     return app.test_cli_runner()
 
 
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium (tests/helpers/browser.py) asking for the Spanish pages; a test
+    file that wants another language has its own `browser`."""
+    from tests.helpers.browser import chromium
+    with chromium(tmp_path / "profile") as ctx:
+        yield ctx
+
+
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> tuple[Path, Path]:
     """original.mkv and dubbed.mkv: 24 s, the dub 1.5 s late (tests/helpers/media.py).

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.browser import chromium
 from tests.helpers.media import make_unrelated, streams
 from tests.helpers.web import free_port, start_gunicorn, stop
 
@@ -28,12 +27,6 @@ new MutationObserver(() => {
   }
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
 """
-
-
-@pytest.fixture
-def browser(tmp_path):
-    with chromium(tmp_path / "profile") as ctx:
-        yield ctx
 
 
 @pytest.fixture

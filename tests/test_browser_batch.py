@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import films as mf
-from tests.helpers.browser import chromium
 from tests.helpers.web import MKV_HEAD, free_port, start_gunicorn, stop
 
 pytestmark = pytest.mark.browser  # ~60 s: two episodes through the real engine
@@ -46,12 +45,6 @@ def media(tmp_path_factory) -> Path:
     (o / "Show.S01E03.1080p.mkv").write_bytes(MKV_HEAD)        # no dub: unpaired
     shutil.rmtree(src)
     return media
-
-
-@pytest.fixture
-def browser(tmp_path):
-    with chromium(tmp_path / "profile") as ctx:
-        yield ctx
 
 
 @pytest.fixture

@@ -165,6 +165,27 @@
     return done.upload_id;
   }
 
+  // ---- the media folder picker (upload page, new-batch page) -------------------------------
+  // A listing of /api/media/list shown around #nfs-list: where it is (data-path, -parent),
+  // the Up button, the folder's state badge and the breadcrumbs, each opening `browse`.
+  function showListing(data, browse) {
+    const list = $("#nfs-list");
+    list.dataset.path = data.path;
+    list.dataset.parent = data.parent === null ? "" : data.parent;
+    $("#nfs-up").disabled = data.parent === null;
+    $("#media-badge").className = "badge text-bg-success";
+    $("#media-badge").textContent = t("media.available");
+    const go = (p) => (e) => { e.preventDefault(); browse(p); };
+    const crumbs = $("#crumbs");
+    crumbs.replaceChildren(el("li", {class: "breadcrumb-item"},
+      el("a", {href: "#", "aria-label": "/", onclick: go("")}, el("i", {class: "bi bi-hdd"}))));
+    data.breadcrumbs.forEach((c, i) => {
+      const last = i === data.breadcrumbs.length - 1;
+      crumbs.append(el("li", {class: "breadcrumb-item" + (last ? " active" : ""), "aria-current": last ? "location" : null},
+        last ? c.name : el("a", {href: "#", onclick: go(c.path)}, c.name)));
+    });
+  }
+
   // ---- upload page -----------------------------------------------------------------------
   function uploadPage() {
     const form = $("#sync-form");
@@ -250,16 +271,7 @@
       try {
         const data = await api("GET", "/api/media/list?path=" + encodeURIComponent(path));
         list.dataset.loaded = "1";
-        list.dataset.path = data.path;
-        list.dataset.parent = data.parent === null ? "" : data.parent;
-        $("#nfs-up").disabled = data.parent === null;
-        $("#media-badge").className = "badge text-bg-success";
-        $("#media-badge").textContent = t("media.available");
-        const crumbs = $("#crumbs");
-        crumbs.replaceChildren(el("li", {class: "breadcrumb-item"},
-          el("a", {href: "#", onclick: (e) => { e.preventDefault(); browse(""); }}, el("i", {class: "bi bi-hdd"}))));
-        data.breadcrumbs.forEach((c, i) => crumbs.append(el("li", {class: "breadcrumb-item" + (i === data.breadcrumbs.length - 1 ? " active" : "")},
-          i === data.breadcrumbs.length - 1 ? c.name : el("a", {href: "#", onclick: (e) => { e.preventDefault(); browse(c.path); }}, c.name))));
+        showListing(data, browse);
         list.replaceChildren();
         if (!data.entries.length) list.append(el("div", {class: "list-group-item text-body-secondary", text: t("up.empty")}));
         for (const entry of data.entries) {
@@ -585,5 +597,5 @@
   }
 
   // el, api and the formatters are shared with the batch pages (batch.js).
-  window.SyncDub = {home, uploadPage, tasksPage, taskPage, api, el, fmtSize, fmtDate};
+  window.SyncDub = {home, uploadPage, tasksPage, taskPage, api, el, fmtSize, fmtDate, showListing};
 })();

@@ -8,7 +8,7 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const POLL_MS = 1500;
 
-  const {api, el, fmtSize, fmtDate} = window.SyncDub;   // app.js's, loaded first
+  const {api, el, fmtSize, fmtDate, showListing} = window.SyncDub;   // app.js's, loaded first
   const baseName = (p) => String(p || "").split("/").pop();
   function showAlert(box, msg) { box.textContent = msg || ""; box.classList.toggle("d-none", !msg); }
 
@@ -24,19 +24,7 @@
     async function browse(path) {
       try {
         const data = await api("GET", "/api/media/list?path=" + encodeURIComponent(path));
-        list.dataset.path = data.path;
-        list.dataset.parent = data.parent === null ? "" : data.parent;
-        $("#nfs-up").disabled = data.parent === null;
-        $("#media-badge").className = "badge text-bg-success";
-        $("#media-badge").textContent = t("media.available");
-        const crumbs = $("#crumbs");
-        crumbs.replaceChildren(el("li", {class: "breadcrumb-item"},
-          el("a", {href: "#", "aria-label": "/", onclick: (e) => { e.preventDefault(); browse(""); }}, el("i", {class: "bi bi-hdd"}))));
-        data.breadcrumbs.forEach((c, i) => {
-          const last = i === data.breadcrumbs.length - 1;
-          crumbs.append(el("li", {class: "breadcrumb-item" + (last ? " active" : ""), "aria-current": last ? "location" : null},
-            last ? c.name : el("a", {href: "#", onclick: (e) => { e.preventDefault(); browse(c.path); }}, c.name)));
-        });
+        showListing(data, browse);
         list.replaceChildren();
         const videos = data.entries.filter((x) => x.type !== "directory").length;
         if (data.path) {   // the folder being looked at can be chosen too
