@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, NoReturn
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -27,10 +27,10 @@ from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
 from app.services.envelope import TrackEnvelope, track_envelope
 from app.services.picture import refine_picture
-from app.services.progress import STAGES, Progress, Reporter
+from app.services.progress import Progress, Reporter
 from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
 from app.services.timemap import TimeMap
-from app.services.types import (GAP_FILLS, MODES, Anchor, DubOutcome, GapFill, Languages,
+from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages,
                                 Mode, RenderInfo, ReportStreams, SpeechResult, SubtitleInfo,
                                 SyncReport, SyncRequest, SyncResult)
 from app.utils.file_utils import write_text_atomic
@@ -251,7 +251,7 @@ def run_sync(req: SyncRequest, settings: EngineSettings,
     reasons; nothing is written), MediaError, ModelError, Cancelled.
 
     With `req.more_dubs`, every dub gets its own map and is accepted or refused on its
-    own (`_run_many`): the MKV holds the accepted ones, `SyncResult.dubs` says what became
+    own (`sync_many.run_many`): the MKV holds the accepted ones, `SyncResult.dubs` says what became
     of each and `warnings` names the ones left out; AlignmentError only when none is
     accepted.
 
@@ -265,7 +265,8 @@ def run_sync(req: SyncRequest, settings: EngineSettings,
                              "(each dub has its own map)")
         return _run_given_map(req, settings, progress, cancel)
     if req.more_dubs:
-        return _run_many(req, settings, progress, cancel)
+        from app.services.sync_many import run_many   # it builds on this module's stages
+        return run_many(req, settings, progress, cancel)
     return _run(req, settings, progress, cancel, write=True)
 
 
@@ -368,239 +369,10 @@ def _find_map(req: SyncRequest, src: Sources, opts: RunOptions, settings: Engine
     return Found(final, langs, report, speech_res is not None, shared)
 
 
-# ------------------------------------------------------------------ several dubs
-
-#: The analysis stages (each dub's) and the writing stages (once per job).
+#: The analysis stages (each dub's) and the writing stages (once per job of several dubs:
+#: app.services.sync_many).
 ANALYSIS_STAGES = ("probe", "extract", "audio_anchors", "speech_anchors", "fit")
 WRITE_STAGES = ("render", "mux", "report")
-
-
-@dataclass(frozen=True)
-class DubJob:
-    """One dub of a several-dub request: its own single-dub request (`dub_requests`), its
-    options (its subtitle files read) and both files probed (the original's shared)."""
-
-    req: SyncRequest
-    opts: RunOptions
-    src: Sources
-
-
-def dub_requests(req: SyncRequest) -> list[SyncRequest]:
-    """One single-dub request per dub of `req`, in its order: the first from `req`'s own
-    dub fields, the others from `more_dubs`. None has a report path (the job writes one
-    report) or further dubs."""
-    first = replace(req, more_dubs=(), report_path=None)
-    return [first] + [replace(first, dub=Path(d.path), dub_lang=d.lang,
-                              dub_audio_track=d.audio_track, title=d.title,
-                              dub_subs=tuple(d.subs)) for d in req.more_dubs]
-
-
-def _run_many(req: SyncRequest, settings: EngineSettings,
-              progress: Callable[[Progress], None] | None,
-              cancel: threading.Event | None) -> SyncResult:
-    """Several dubs onto one original: every file probed first (bad input fails the
-    whole request before any long work), the original decoded once (beside the first
-    dub) and its envelopes shared, then each dub's map found and accepted or refused on
-    its own, then one MKV with the accepted dubs' tracks in the request's order and one
-    report: the first accepted dub's, with `dubs`."""
-    opts = _options(req, settings, write=True)
-    out = Path(req.output)  # type: ignore[arg-type]
-    timer = _Timer()
-    *reps, write_rep = _reporters(progress, cancel, 1 + len(req.more_dubs))
-    jobs = _probe_many(req, opts, reps[0], timer)
-    found = _find_maps(jobs, settings, reps)
-    picks = [k for k, f in enumerate(found) if isinstance(f, Found)]
-    if not picks:
-        _refuse_all(req, [f for f in found if isinstance(f, DubOutcome)])
-    written = dict(zip(picks, _render_mux_many(
-        out, [(jobs[k], found[k]) for k in picks], settings, write_rep, timer)))
-    outcomes = [_accepted(jobs[k], f, out, *written[k], timer) if isinstance(f, Found)
-                else f for k, f in enumerate(found)]
-    first = outcomes[picks[0]]
-    report = replace(first.report, dubs=_dub_entries(outcomes, picks[0]))
-    write_rep.update("report", 1.0, f"done: {len(picks)} of {len(jobs)} dubs written")
-    write_report(req.report_path, report)
-    return SyncResult(output=out, confidence=first.confidence, speed=first.speed,
-                      report=report, dubs=tuple(outcomes))
-
-
-def _reporters(progress: Callable[[Progress], None] | None,
-               cancel: threading.Event | None, n: int) -> list[Reporter]:
-    """`n` reporters for the dubs' analyses, then one for the writing, each over its own
-    span of one overall fraction (the analyses share the analysis stages' weight equally,
-    the writing has the rest), so the job's fraction only grows."""
-    share = sum(STAGES[k] for k in ANALYSIS_STAGES) / sum(STAGES.values())
-    spans = [(share * k / n, share * (k + 1) / n) for k in range(n)] + [(share, 1.0)]
-    return [Reporter(_rescaled(progress, lo, hi), cancel,
-                     skip=WRITE_STAGES if k < n else ANALYSIS_STAGES)
-            for k, (lo, hi) in enumerate(spans)]
-
-
-def _rescaled(progress: Callable[[Progress], None] | None, lo: float, hi: float
-              ) -> Callable[[Progress], None] | None:
-    """`progress` with each event's overall fraction moved into [lo, hi]."""
-    if progress is None:
-        return None
-    return lambda p: progress(replace(p, overall=lo + (hi - lo) * p.overall))
-
-
-def _probe_many(req: SyncRequest, opts: RunOptions, rep: Reporter, timer: _Timer
-                ) -> list[DubJob]:
-    """The original probed once, then each dub, its audio stream chosen and its subtitle
-    files read: any file that cannot be used fails the whole request now (InputError)."""
-    reqs = dub_requests(req)
-    with timer.stage("probe"):
-        rep.update("probe", 0.0, "reading the files")
-        orig = media.probe(Path(req.original), "original")
-        o_stream = orig.audio_stream(req.orig_audio_track, "original")
-        if orig.video is None:
-            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
-                             "original release must be the film (video + audio)")
-        jobs = []
-        for k, r in enumerate(reqs):
-            dub = media.probe(Path(r.dub), "dubbed")
-            d_stream = dub.audio_stream(r.dub_audio_track, "dubbed")
-            dub_opts = opts if k == 0 else replace(
-                opts, dub_subs=tuple(given_subtitle(Path(p)) for p in r.dub_subs))
-            jobs.append(DubJob(r, dub_opts, Sources(orig, dub, o_stream, d_stream)))
-            rep.update("probe", (k + 1) / len(reqs))
-    return jobs
-
-
-def _find_maps(jobs: list[DubJob], settings: EngineSettings, reps: list[Reporter]
-               ) -> list[Found | DubOutcome]:
-    """Each dub's map, in order: its Found when accepted, else its not-accepted outcome
-    (refused: AlignmentError; its analysis failed: MediaError, or InputError such as a
-    silent track). The first dub is decoded beside the original; the others re-use the
-    original's envelopes (decoded again only when the first dub failed before they were
-    kept, which also tells the original's own failure, raised, from the dub's)."""
-    orig: TrackEnvelope | None = None
-    out: list[Found | DubOutcome] = []
-    for job, rep in zip(jobs, reps):
-        if out:
-            rep.skip("probe")
-        timer = _Timer()
-        try:
-            found = _find_map(job.req, job.src, job.opts, settings, rep, timer, orig,
-                              share_orig=True)
-            orig = found.orig
-            _refuse_unless_accepted(found.final, found.report, found.speech_heard,
-                                    settings, None)
-            out.append(found)
-        except (AlignmentError, MediaError, InputError) as e:
-            logger.warning("dub %s not written: %s", job.req.dub, e)
-            if orig is None:
-                orig = _original_envelope(job.src, job.opts.mode)
-            out.append(_not_accepted(job, e))
-    return out
-
-
-def _not_accepted(job: DubJob, error: AlignmentError | MediaError | InputError
-                  ) -> DubOutcome:
-    """The outcome of a dub refused (AlignmentError, with its report) or whose analysis
-    failed."""
-    report = getattr(error, "report", None)
-    return DubOutcome(
-        dub=str(job.req.dub),
-        language=report.languages.dub if report and report.languages.dub
-        else _language_tag(job.req, job.src.dub_stream, None),
-        accepted=False, confidence=report.confidence if report else 0.0,
-        speed=report.speed if report else None,
-        reasons=list(getattr(error, "reasons", []) or []), error=str(error),
-        error_code=error.code, report=report)
-
-
-def _accepted(job: DubJob, found: Found, out: Path, render: RenderInfo,
-              subs: list[SubtitleInfo] | None, timer: _Timer) -> DubOutcome:
-    """The outcome of a dub whose track was written into `out`: its report completed with
-    the output, how its track was written, its subtitle files and the job's shared
-    timings (probe, render, mux)."""
-    tmap = found.final.tmap
-    report = replace(found.report, output=str(out), render=render, subtitles=subs,
-                     timings={**found.report.timings, **timer.times})
-    return DubOutcome(dub=str(job.req.dub), language=found.langs.dub, accepted=True,
-                      confidence=tmap.confidence, speed=tmap.speed,
-                      reasons=list(tmap.reasons), report=report)
-
-
-def _dub_entries(outcomes: list[DubOutcome], own: int) -> list[dict]:
-    """SyncReport.dubs: each outcome's JSON form, the report's own dub's without its
-    report (it is the report)."""
-    return [{**o.to_dict(), "report": None} if k == own else o.to_dict()
-            for k, o in enumerate(outcomes)]
-
-
-def _refuse_all(req: SyncRequest, outcomes: list[DubOutcome]) -> NoReturn:
-    """No dub accepted: the report (the first dub's that has one, with `dubs`) written,
-    then AlignmentError naming each dub and why; when none was refused (every analysis
-    failed), InputError if every dub was bad input (a silent track), else MediaError.
-    Nothing is written."""
-    why = [f"{Path(o.dub).name} ({o.language or UNKNOWN_TAG}): {o.error}" for o in outcomes]
-    own = next((k for k, o in enumerate(outcomes) if o.report is not None), 0)
-    base = outcomes[own].report or SyncReport(original=str(req.original),
-                                              dub=outcomes[own].dub, reasons=why)
-    report = replace(base, dubs=_dub_entries(outcomes, own))
-    write_report(req.report_path, report)
-    message = f"No dub was written ({len(outcomes)} given): " + "; ".join(why)
-    if any(o.error_code == AlignmentError.code for o in outcomes):
-        raise AlignmentError(message, reasons=why, report=report)
-    if all(o.error_code == InputError.code for o in outcomes):
-        raise InputError(message)
-    raise MediaError(message)
-
-
-def _render_mux_many(out: Path, picks: list[tuple[DubJob, Found]],
-                     settings: EngineSettings, rep: Reporter, timer: _Timer
-                     ) -> list[tuple[RenderInfo, list[SubtitleInfo] | None]]:
-    """The accepted dubs re-timed and muxed into `out` in their order, with their
-    subtitle files re-timed: per dub (how its track was written, its subtitle files'
-    entries). Every re-encode is rendered to a file in the work folder but the last
-    streamable one, which is piped into the mux as in a one-dub job."""
-    from app.services.mux import DubTrack, mux_tracks
-    from app.services.render import plan_render, run_plan
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work_root = Path(settings.work_dir or out.parent)
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
-    orig = picks[0][0].src.orig
-    try:
-        plans, infos, added = [], [], []
-        for k, (job, found) in enumerate(picks):
-            folder = work / f"dub{k}"       # each dub's files apart: the same names
-            folder.mkdir()
-            sources = _subtitle_sources(job.req, job.opts, job.src.dub)
-            sub_infos: list[SubtitleInfo] | None = None
-            if sources:
-                with timer.stage("subtitles"):
-                    sub_infos, dub_added = _retime_subtitles(sources, found.final.tmap, folder)
-                added += dub_added
-            infos.append(sub_infos)
-            plans.append(plan_render(job.src.dub, job.src.dub_stream, found.final.tmap,
-                                     folder, gap_fill=job.opts.gap_fill, original=orig,
-                                     orig_stream=job.src.orig_stream))
-        piped = max((k for k, p in enumerate(plans) if p.streamable), default=None)
-        to_file = [k for k, p in enumerate(plans) if p.producer is not None and k != piped]
-        tracks = [p.track for p in plans]
-        with timer.stage("render"):
-            for i, k in enumerate(to_file):
-                msg = f"re-timing dub {k + 1} of {len(plans)}"
-                tracks[k] = run_plan(plans[k], picks[k][1].final.tmap.orig_duration,
-                                     lambda f, i=i, msg=msg: rep.update(
-                                         "render", (i + f) / len(to_file), msg))
-            rep.update("render", 1.0)
-        dubs = [DubTrack(t, f.langs.dub or UNKNOWN_TAG,
-                         job.req.title or f"{language_name(f.langs.dub)} (SyncDub)")
-                for t, (job, f) in zip(tracks, picks)]
-        with timer.stage("render_mux" if piped is not None else "mux"):
-            msg = f"writing the MKV ({len(dubs)} dub tracks)"
-            rep.update("mux", 0.0, msg)
-            mux_tracks(orig, dubs, out, progress=rep.stage_callback("mux", msg),
-                       source=plans[piped].stages(to_pipe=True) if piped is not None
-                       else None, piped=piped or 0, subtitles=added)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return [(RenderInfo(reencoded=t.reencoded, codec=t.codec), i)
-            for t, i in zip(tracks, infos)]
 
 
 def _options(req: SyncRequest, settings: EngineSettings, write: bool) -> RunOptions:
