@@ -1,5 +1,5 @@
 """Picture subtitle streams (PGS, VobSub, DVB) re-timed through their packets
-(app/services/subtitles.py, issue 12 §3): the plan (pure) on hand-made display sets, the
+(app/services/subtitle_bitmaps.py, issue 12 §3): the plan (pure) on hand-made display sets, the
 ffmpeg argv and -bsf chain by equality, then real streams: a PGS stream written here
 byte by byte (ffmpeg 5.1 has no PGS encoder; it reads .sup and copies PGS), and VobSub
 and DVB streams ffmpeg encodes from it, each re-timed through a PAL map with a cut and
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from app.services import media, subtitles
-from app.services.subtitles import (BitmapPlan, DisplaySet, KeptSet, RetimeResult,
-                                    bitmap_bsf, plan_bitmap)
+from app.services import media, subtitle_bitmaps, subtitles
+from app.services.subtitle_bitmaps import (BitmapPlan, DisplaySet, KeptSet, bitmap_bsf,
+                                           plan_bitmap)
+from app.services.subtitles import RetimeResult
 from app.services.timemap import Segment, TimeMap
 from tests.helpers.media import ffmpeg, ffprobe
 from tests.helpers.pgs import write_sup
@@ -112,20 +113,20 @@ def test_bitmap_bsf_durations_and_nothing_dropped():
 
 def test_argvs():
     dub, w = Path("/in/dub.mkv"), Path("/w")
-    assert subtitles.bitmap_extract_args(dub, 3, w / "s.mks", "hdmv_pgs_subtitle") == [
+    assert subtitle_bitmaps.bitmap_extract_args(dub, 3, w / "s.mks", "hdmv_pgs_subtitle") == [
         "-y", "-i", "/in/dub.mkv", "-map", "0:3", "-c:s", "copy", "-bsf:s",
         "pgs_frame_merge", "-f", "matroska", "/w/s.mks"]
-    assert subtitles.bitmap_extract_args(dub, 4, w / "s.mks", "dvd_subtitle") == [
+    assert subtitle_bitmaps.bitmap_extract_args(dub, 4, w / "s.mks", "dvd_subtitle") == [
         "-y", "-i", "/in/dub.mkv", "-map", "0:4", "-c:s", "copy", "-f", "matroska",
         "/w/s.mks"]
-    assert subtitles.bitmap_retime_args(w / "s.mks", w / "o.mks", "null") == [
+    assert subtitle_bitmaps.bitmap_retime_args(w / "s.mks", w / "o.mks", "null") == [
         "-y", "-copyts", "-i", "/w/s.mks", "-f", "lavfi", "-t", "0.001", "-i",
         "anullsrc=r=8000:cl=mono", "-map", "0:0", "-map", "1:0", "-c:s", "copy",
         "-bsf:s", "null", "-c:a", "pcm_s16le", "-f", "matroska", "/w/o.mks"]
-    assert subtitles.bitmap_probe_args(w / "s.mks") == [
+    assert subtitle_bitmaps.bitmap_probe_args(w / "s.mks") == [
         "-select_streams", "0", "-show_entries",
         "stream=codec_name,time_base:packet=pts,duration", "/w/s.mks"]
-    assert subtitles.bitmap_probe_args(w / "s.mks", frames=True) == [
+    assert subtitle_bitmaps.bitmap_probe_args(w / "s.mks", frames=True) == [
         "-select_streams", "0", "-show_frames", "/w/s.mks"]
 
 
@@ -135,7 +136,7 @@ def test_parse_display_sets():
                            {"pts": 450000, "duration": 9000}]}
     frames = {"frames": [{"media_type": "subtitle", "pts": 1000000, "num_rects": 1},
                          {"media_type": "subtitle", "pts": 2500000, "num_rects": 0}]}
-    assert subtitles.parse_display_sets(packets, frames) == [
+    assert subtitle_bitmaps.parse_display_sets(packets, frames) == [
         DisplaySet(1000), DisplaySet(2500, empty=True), DisplaySet(5000, 100)]
 
 
@@ -193,7 +194,7 @@ def test_real_stream_retimed_through_pal_map_with_cut_and_insert(dubs, tmp_path,
     dub = dubs[codec]
     (emb,) = subtitles.embedded_subtitles(media.probe(dub))
     assert emb.stream.codec == codec
-    out, res = subtitles.retime_bitmap(emb, TMAP, tmp_path, "sub0")
+    out, res = subtitle_bitmaps.retime_bitmap(emb, TMAP, tmp_path, "sub0")
     assert out == tmp_path / "sub0.mks" and not (tmp_path / "sub0.dub.mks").exists()
     assert (res.moved, res.dropped, res.clipped) == (6, 1, 2)
     st, anchor = ffprobe(out, "-show_entries",
@@ -222,6 +223,6 @@ def test_real_stream_retimed_through_pal_map_with_cut_and_insert(dubs, tmp_path,
 def test_nothing_kept_writes_nothing(dubs, tmp_path):
     (emb,) = subtitles.embedded_subtitles(media.probe(dubs["hdmv_pgs_subtitle"]))
     tm = TimeMap((Segment(45.0, 50.0, 40.0, 1.0),), 45.0, 50.0, 1.0)   # after every cue
-    out, res = subtitles.retime_bitmap(emb, tm, tmp_path, "sub0")
+    out, res = subtitle_bitmaps.retime_bitmap(emb, tm, tmp_path, "sub0")
     assert (res.moved, res.dropped) == (0, 7)
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 from app.errors import AlignmentError, InputError, MediaError, ModelError
-from app.services import evidence, features, mapdoc, media, subtitles
+from app.services import evidence, features, mapdoc, media, subtitle_bitmaps, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
 from app.services.envelope import TrackEnvelope, track_envelope
@@ -755,7 +755,7 @@ def _retime_one(src: SubtitleSource, tmap: TimeMap, work: Path, i: int
     through its packets (`retime_bitmap`). Raises InputError, MediaError or OSError when
     it cannot be read or written."""
     if isinstance(src, subtitles.EmbeddedSubtitle) and src.is_bitmap:
-        return subtitles.retime_bitmap(src, tmap, work, f"subtitle{i}")
+        return subtitle_bitmaps.retime_bitmap(src, tmap, work, f"subtitle{i}")
     if isinstance(src, subtitles.EmbeddedSubtitle):
         sc, error = _embedded_file(src, work, f"embedded{i}")
         if sc is None:
