@@ -178,6 +178,7 @@ def test_two_dubs_in_one_task_in_chromium(browser, server, clips, tmp_path):
     rows = page.locator("#dubs-table tbody tr")
     assert rows.count() == 2
     assert "escrito" in rows.nth(0).inner_text() and "no escrito" in rows.nth(1).inner_text()
+    assert "no es la misma película" in rows.nth(1).inner_text()
     page.screenshot(path=str(tmp_path / "task-two-dubs.png"), full_page=True)
     out = list((srv / "output").glob("*.mkv"))
     assert len(out) == 1

@@ -324,6 +324,8 @@ JS_STRINGS: dict[str, dict[str, str]] = {
                                   "es": "Completada con avisos"},
     "task.dub_written": {"en": "written", "es": "escrito"},
     "task.dub_refused": {"en": "not written", "es": "no escrito"},
+    "task.dub_not_same": {"en": "not the same film (see the warnings)",
+                          "es": "no es la misma película (ver los avisos)"},
     "up.too_many_dubs": {"en": "One task takes at most {n} dubs.",
                          "es": "Una tarea admite como mucho {n} doblajes."},
     # listening at every splice (the task page's Listen card; app/services/clips.py)

@@ -558,9 +558,11 @@
         const dubs = m.dubs || [];
         $("#dubs-box").classList.toggle("d-none", !dubs.length);
         $("#dubs-table tbody").replaceChildren(...dubs.map((d) => el("tr", {class: d.accepted ? "" : "table-warning"},
-          el("td", {class: "text-break", text: d.name}),
+          el("td", {class: "text-break dub-name", text: d.name}),
           el("td", {text: d.language || t("lang.unknown")}),
-          el("td", {text: d.accepted ? t("task.dub_written") : t("task.dub_refused") + (d.error ? ": " + d.error : "")}),
+          // a refusal in a few words (its reasons are in the warnings above); another error whole
+          el("td", {text: d.accepted ? t("task.dub_written") : t("task.dub_refused") + ": " +
+            (d.error_code === "not_same_film" ? t("task.dub_not_same") : d.error || "")}),
           el("td", {class: "text-end text-nowrap", text: Math.round(100 * (d.confidence || 0)) + " %"}))));
         const reasons = job.reasons || [];
         $("#reasons-box").classList.toggle("d-none", !reasons.length);
