@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,18 +17,20 @@ from app.errors import AlignmentError, InputError, MediaError
 from app.services import media
 from app.services.envelope import TrackEnvelope
 from app.services.progress import STAGES, Progress, Reporter
-from app.services.speech import UNKNOWN_TAG, language_name
+from app.services.speech import UNKNOWN_TAG
 # The stages of the one-dub pipeline this one is made of.
 from app.services.sync_service import (ANALYSIS_STAGES, WRITE_STAGES, Found, RunOptions,
                                        Sources, _find_map, _language_tag, _options,
                                        _original_envelope, _refuse_unless_accepted,
                                        _retime_subtitles, _subtitle_sources, _Timer,
-                                       given_subtitle, write_report)
+                                       given_subtitle, probe_original, track_title,
+                                       work_folder, write_report)
 from app.services.types import (DubOutcome, RenderInfo, SubtitleInfo, SyncReport,
                                 SyncRequest, SyncResult)
 from config import EngineSettings
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DubJob:
@@ -52,8 +53,8 @@ def dub_requests(req: SyncRequest) -> list[SyncRequest]:
 
 
 def run_many(req: SyncRequest, settings: EngineSettings,
-              progress: Callable[[Progress], None] | None,
-              cancel: threading.Event | None) -> SyncResult:
+             progress: Callable[[Progress], None] | None,
+             cancel: threading.Event | None) -> SyncResult:
     """Several dubs onto one original: every file probed first (bad input fails the
     whole request before any long work), the original decoded once (beside the first
     dub) and its envelopes shared, then each dub's map found and accepted or refused on
@@ -107,11 +108,7 @@ def _probe_many(req: SyncRequest, opts: RunOptions, rep: Reporter, timer: _Timer
     reqs = dub_requests(req)
     with timer.stage("probe"):
         rep.update("probe", 0.0, "reading the files")
-        orig = media.probe(Path(req.original), "original")
-        o_stream = orig.audio_stream(req.orig_audio_track, "original")
-        if orig.video is None:
-            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
-                             "original release must be the film (video + audio)")
+        orig, o_stream = probe_original(req, write=True)
         jobs = []
         for k, r in enumerate(reqs):
             dub = media.probe(Path(r.dub), "dubbed")
@@ -214,10 +211,7 @@ def _render_mux_many(out: Path, picks: list[tuple[DubJob, Found]],
     streamable one, which is piped into the mux as in a one-dub job."""
     from app.services.mux import DubTrack, mux_tracks
     from app.services.render import plan_render, run_plan
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work_root = Path(settings.work_dir or out.parent)
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
+    work = work_folder(out, settings)
     orig = picks[0][0].src.orig
     try:
         plans, infos, added = [], [], []
@@ -245,7 +239,7 @@ def _render_mux_many(out: Path, picks: list[tuple[DubJob, Found]],
                                          "render", (i + f) / len(to_file), msg))
             rep.update("render", 1.0)
         dubs = [DubTrack(t, f.langs.dub or UNKNOWN_TAG,
-                         job.req.title or f"{language_name(f.langs.dub)} (SyncDub)")
+                         job.req.title or track_title(f.langs.dub))
                 for t, (job, f) in zip(tracks, picks)]
         with timer.stage("render_mux" if piped is not None else "mux"):
             msg = f"writing the MKV ({len(dubs)} dub tracks)"

@@ -319,8 +319,7 @@ def _run_given_map(req: SyncRequest, settings: EngineSettings,
         speed=tmap.speed, speed_hint=_speed_hint(src.orig, src.dub),
         confidence=tmap.confidence, map=map_dict, segments=map_dict["segments"],
         cuts=map_dict["cuts"], inserts=map_dict["inserts"], languages=langs,
-        streams=ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
-                              src.dub_stream.codec, src.dub_stream.channels),
+        streams=_report_streams(src),
         output=str(out), timings=timer.times, render=render, subtitles=subs,
         map_source="given")
     write_report(req.report_path, report)
@@ -418,15 +417,23 @@ def _probe(req: SyncRequest, write: bool, rep: Reporter, timer: _Timer) -> Sourc
     video."""
     with timer.stage("probe"):
         rep.update("probe", 0.0, "reading the files")
-        orig = media.probe(Path(req.original), "original")
+        orig, o_stream = probe_original(req, write)
         dub = media.probe(Path(req.dub), "dubbed")
-        o_stream = orig.audio_stream(req.orig_audio_track, "original")
         d_stream = dub.audio_stream(req.dub_audio_track, "dubbed")
-        if write and orig.video is None:
-            raise InputError(f"original file {orig.path.name!r} has no video stream: the "
-                             "original release must be the film (video + audio)")
         rep.update("probe", 1.0)
     return Sources(orig, dub, o_stream, d_stream)
+
+
+def probe_original(req: SyncRequest, write: bool
+                   ) -> tuple[media.MediaInfo, media.StreamInfo]:
+    """The original probed and its audio stream chosen; a sync (`write`) needs its
+    video. Raises InputError."""
+    orig = media.probe(Path(req.original), "original")
+    o_stream = orig.audio_stream(req.orig_audio_track, "original")
+    if write and orig.video is None:
+        raise InputError(f"original file {orig.path.name!r} has no video stream: the "
+                         "original release must be the film (video + audio)")
+    return orig, o_stream
 
 
 def _extract(src: Sources, mode: Mode, rep: Reporter, timer: _Timer,
@@ -692,9 +699,15 @@ def _report(src: Sources, ext: Extracted, opts: RunOptions, final: Judgement,
         evidence=final.evidence.to_dict(),
         diagnostics=replace(alignment.diagnostics, picture=picture,
                             edges=edge_moves).to_dict(),
-        streams=ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
-                              src.dub_stream.codec, src.dub_stream.channels),
+        streams=_report_streams(src),
         timings=timer.times)
+
+
+def _report_streams(src: Sources) -> ReportStreams:
+    """The report's word on the streams used: each track's audio index, the dub's codec
+    and channels."""
+    return ReportStreams(src.orig_stream.kind_index, src.dub_stream.kind_index,
+                         src.dub_stream.codec, src.dub_stream.channels)
 
 
 def _refuse_unless_accepted(final: Judgement, report: SyncReport, speech_heard: bool,
@@ -805,7 +818,7 @@ def _retime_subtitles(sources: list[tuple[SubtitleSource, str]], tmap: TimeMap,
             continue
         infos.append(info)
         added.append(AddedSubtitle(dst, info.language,
-                                   f"{language_name(info.language)} (SyncDub)",
+                                   track_title(info.language),
                                    info.forced, info.hearing_impaired))
     return infos, added
 
@@ -819,10 +832,7 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     from app.services.mux import mux
     from app.services.render import plan_render, run_plan
     out = Path(req.output)  # type: ignore[arg-type]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work_root = settings.work_dir or out.parent
-    Path(work_root).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
+    work = work_folder(out, settings)
     title = req.title or track_title(langs.dub, given_map=req.given_map is not None)
     orig = src.orig
     sub_infos: list[SubtitleInfo] | None = None
@@ -861,6 +871,15 @@ def _render_mux(req: SyncRequest, src: Sources, tmap: TimeMap, opts: RunOptions,
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return RenderInfo(reencoded=track.reencoded, codec=track.codec), sub_infos
+
+
+def work_folder(out: Path, settings: EngineSettings) -> Path:
+    """A new folder for the render's files (`.syncdub-*` under WORK_DIR, else beside the
+    output, whose folder is made too); the caller removes it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work_root = Path(settings.work_dir or out.parent)
+    work_root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".syncdub-", dir=work_root))
 
 
 def track_title(language: str | None, given_map: bool = False) -> str:
