@@ -358,7 +358,7 @@ class BatchService:
         return path
 
     def _plan_folders(self, root: Path, originals: str, dubs: str) -> Plan:
-        from app.services.pairing import pair_episodes
+        from app.services.pairing import episode_label, pair_files
         allowed = self.settings.allowed_extensions
         folders = {"originals": self._folder(root, originals, "originals"),
                    "dubs": self._folder(root, dubs, "dubs")}
@@ -376,18 +376,13 @@ class BatchService:
             raise InputError(f"The folders hold {len(files['originals'])} and "
                              f"{len(files['dubs'])} videos: too many for one batch "
                              f"({MAX_PAIRS} pairs at most); give the season's folders.")
-        pairing = pair_episodes(files["originals"], files["dubs"])
-        left = [u.path for u in pairing.unpaired_originals + pairing.unpaired_dubs]
-        if left:
-            durations = _durations(left)
-            if durations:
-                pairing = pair_episodes(files["originals"], files["dubs"], durations)
+        pairing = pair_files(files["originals"], files["dubs"])
         # The folders as paths relative to the media folder, however they were given.
         plan = Plan(root, _rel(root, folders["originals"]), _rel(root, folders["dubs"]), (),
                     files=(len(files["originals"]), len(files["dubs"])))
         return replace(
             plan,
-            pairs=tuple(PlannedPair(p.original.resolve(), p.dub.resolve(), _label(p),
+            pairs=tuple(PlannedPair(p.original.resolve(), p.dub.resolve(), episode_label(p),
                                     p.how, p.reason) for p in pairing.pairs),
             unpaired_originals=tuple(Leftover(plan.rel(u.path), u.reason)
                                      for u in pairing.unpaired_originals),
@@ -520,14 +515,6 @@ def _rel(root: Path, folder: Path | None) -> str:
     return folder.relative_to(root).as_posix() if folder is not None else ""
 
 
-def _label(pair: Any) -> str:
-    """"S01E02" for a pair made by name, else the original's file name (as
-    app.services.batch.episode_label, not imported: that module pulls in the engine)."""
-    if pair.how == "name" and pair.reason:
-        return pair.reason.split()[0]
-    return pair.original.name
-
-
 def _name_label(path: Path) -> str:
     """A hand-made pair's label from the original's name: "S01E02" when the name carries
     the numbers ("E02" without a season), else the file name."""
@@ -538,14 +525,3 @@ def _name_label(path: Path) -> str:
     return key_label((ep.season, n) for n in nums) if nums else path.name
 
 
-def _durations(paths: Iterable[Path]) -> dict[Path, float]:
-    """Seconds per file (ffprobe) for the files the names leave unpaired; a file ffprobe
-    cannot read stays unpaired (the pairing says why)."""
-    from app.services.media import probe
-    out = {}
-    for path in paths:
-        try:
-            out[path] = probe(path).duration
-        except (SyncDubError, OSError) as e:
-            logger.info("no duration for %s: %s", path.name, e)
-    return out

@@ -226,8 +226,7 @@ def _load_settings(args: argparse.Namespace) -> Settings | None:
 def _pairing(args: argparse.Namespace, allowed: frozenset[str]) -> Pairing | None:
     """The two folders checked and paired (None: the error printed). Durations are
     probed (ffprobe) only for the files the names leave unpaired."""
-    from app.services.media import probe
-    from app.services.pairing import media_files, pair_episodes
+    from app.services.pairing import media_files, pair_files
     files = {}
     for role, folder in (("originals", args.originals), ("dubs", args.dubs)):
         if not folder.is_dir():
@@ -243,18 +242,7 @@ def _pairing(args: argparse.Namespace, allowed: frozenset[str]) -> Pairing | Non
         print("error: the originals and the dubs are the same folder; give two folders",
               file=sys.stderr)
         return None
-    pairing = pair_episodes(files["originals"], files["dubs"])
-    left = [u.path for u in pairing.unpaired_originals + pairing.unpaired_dubs]
-    if left:
-        durations = {}
-        for path in left:
-            try:
-                durations[path] = probe(path).duration
-            except SyncDubError as e:      # not media, empty...: stays unpaired, says why
-                logging.getLogger(__name__).warning("no duration for %s: %s", path.name, e)
-        if durations:
-            pairing = pair_episodes(files["originals"], files["dubs"], durations)
-    return pairing
+    return pair_files(files["originals"], files["dubs"])
 
 
 def _batch(args: argparse.Namespace) -> int:

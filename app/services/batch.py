@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
 from app.services import sync_service
 from app.services.media import check_writable_folder
-from app.services.pairing import Ambiguity, Pair, Pairing, Unpaired
+from app.services.pairing import Ambiguity, Pair, Pairing, Unpaired, episode_label
 from app.services.progress import Progress, safe_call
 from app.services.types import SyncReport, SyncRequest
 from app.utils.file_utils import write_text_atomic
@@ -113,13 +113,6 @@ class BatchResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=str, ensure_ascii=False)
-
-
-def episode_label(pair: Pair) -> str:
-    """"S01E02" for a pair made by name, else the original's file name."""
-    if pair.how == "name" and pair.reason:
-        return pair.reason.split()[0]
-    return pair.original.name
 
 
 def output_path(pair: Pair, out_dir: Path) -> Path:

@@ -346,6 +346,30 @@ def pair_episodes(originals: Sequence[Path], dubs: Sequence[Path],
                    tuple(ambiguous))
 
 
+def pair_files(originals: Sequence[Path], dubs: Sequence[Path]) -> Pairing:
+    """`pair_episodes` on the names, then again with the durations (ffprobe) of the files
+    the names left unpaired, when any could be measured: the I/O twin the CLI batch and
+    the batch API share. A file ffprobe cannot read stays unpaired, the pairing says
+    why."""
+    from app.errors import SyncDubError
+    from app.services.media import probe
+    pairing = pair_episodes(originals, dubs)
+    durations: dict[Path, float] = {}
+    for u in pairing.unpaired_originals + pairing.unpaired_dubs:
+        try:
+            durations[u.path] = probe(u.path).duration
+        except (SyncDubError, OSError) as e:    # not media, empty, gone...
+            logger.warning("no duration for %s: %s", u.path.name, e)
+    return pair_episodes(originals, dubs, durations) if durations else pairing
+
+
+def episode_label(pair: Pair) -> str:
+    """"S01E02" for a pair made by name, else the original's file name."""
+    if pair.how == "name" and pair.reason:
+        return pair.reason.split()[0]
+    return pair.original.name
+
+
 def media_files(folder: Path, allowed: Iterable[str] | None = None) -> list[Path]:
     """The video and audio files directly in `folder`, sorted by name, hidden files left
     out. `allowed`: extensions without dots (default: the ALLOWED_EXTENSIONS default)."""
