@@ -72,6 +72,9 @@ class Settings:
         {"mp4", "mkv", "avi", "mov", "m4v", "webm", "ts", "m2ts", "mpg", "mpeg", "wmv", "flv",
          "mka", "ac3", "eac3", "dts", "aac", "m4a", "mp3", "flac", "wav", "ogg", "opus"})
     max_concurrent_jobs: int = 1
+    # Hours an uploaded task's inputs are kept after it completes, so its map can be
+    # corrected and rendered again (app.jobs); 0 = removed at once.
+    input_retention_hours: int = 24
     api_key: str = ""
     # Deployment-only values (docker compose reads them; kept here so they are validated).
     max_memory: str = "8G"
@@ -222,6 +225,7 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "MAX_CONTENT_LENGTH": ("max_content_length", parse_size),
     "ALLOWED_EXTENSIONS": ("allowed_extensions", _extensions),
     "MAX_CONCURRENT_JOBS": ("max_concurrent_jobs", _int(1, 64)),
+    "INPUT_RETENTION_HOURS": ("input_retention_hours", _int(0, 8760)),
     "API_KEY": ("api_key", _str),
     "MAX_MEMORY": ("max_memory", _size_str),
     "MAX_CPUS": ("max_cpus", _cpus),

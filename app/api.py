@@ -15,9 +15,9 @@ from werkzeug.http import parse_content_range_header
 
 from app import security, system, validation
 from app.errors import InputError, SyncDubError
-from app.jobs import Job, JobRunner
+from app.jobs import Job, JobRunner, NotCorrectable
 from app.openapi import openapi_document
-from app.services import clips
+from app.services import clips, mapdoc
 from app.submit import JobOptions, JobSubmitter, media_root
 from app.uploads import ChunkedUploads
 from app.utils.file_utils import PathNotFound, list_media
@@ -106,6 +106,7 @@ def _options(data: Mapping[str, Any]) -> JobOptions:
 
 def job_json(job: Job) -> dict[str, Any]:
     """The public shape of a task (GET /api/status/<id>)."""
+    blocked = _runner().correct_blocked(job)
     result = None
     if job.status == "completed":
         result = {
@@ -146,6 +147,15 @@ def job_json(job: Job) -> dict[str, Any]:
         "has_report": job.report_path is not None or (job.status == "failed" and bool(
             job.summary)),
         "result": result,
+        # correcting the map (app.jobs: rerender): the output's versions
+        "version": job.version,
+        "versions": job.versions,
+        "map_source": job.map_source,
+        "rerender": bool(job.rerender_map),
+        "render_error": job.render_error,
+        "correctable": blocked is None,
+        "correct_blocked": blocked,
+        "map_url": url_for("api.task_map_get", task_id=job.id),
     }
 
 
@@ -270,7 +280,7 @@ def task_retry(task_id: str):
 @bp.get("/download/<task_id>")
 def download(task_id: str):
     job = _job_or_404(task_id)
-    if job.status != "completed" or not job.output_path:
+    if not job.output_path or not (job.status == "completed" or job.version > 0):
         raise InputError(f"Task {task_id} is {job.status}: there is nothing to download yet.")
     path = Path(job.output_path)
     if not path.is_file():
@@ -303,12 +313,63 @@ def report_picture(task_id: str):
 
 
 
+# -- the map as a document: read it, correct it, render it again (app.jobs) ----------
+#: A map document is small (a film's map: a few kB; MAX_SEGMENTS segments: ~2 MB).
+MAX_MAP_BYTES = 4 * 1024 * 1024
+
+
+@bp.get("/tasks/<task_id>/map")
+def task_map_get(task_id: str):
+    """The task's current map as a map document (what `analyze --json` prints; PUT it
+    back, edited, to render the MKV again): a completed task's, or a refused task's best
+    map (`source` "refused")."""
+    _job_or_404(task_id)
+    doc = _runner().map_document(task_id)
+    if doc is None:
+        raise PathNotFound(f"Task {task_id} has no map: it has not finished, or it failed "
+                           "before a map was found.")
+    return jsonify(doc)
+
+
+@bp.put("/tasks/<task_id>/map")
+def task_map_put(task_id: str):
+    """Render the task again from this map document (no analysis) as a new version of
+    its MKV; 202. The previous version stays until the new one is complete."""
+    job = _job_or_404(task_id)
+    if (request.content_length or 0) > MAX_MAP_BYTES:
+        raise InputError(f"The map document is larger than {MAX_MAP_BYTES // 2**20} MB; "
+                         "send the map that GET /api/tasks/<id>/map gives, edited.")
+    why = _runner().correct_blocked(job)
+    if why:
+        raise NotCorrectable(f"Task {task_id} cannot be rendered again: {why}")
+    durations = (_runner().report(task_id) or {}).get("map") or {}
+    tmap = mapdoc.parse_map_document(request.get_data(cache=False),
+                                     dub_duration=durations.get("dub_duration"),
+                                     orig_duration=durations.get("orig_duration"))
+    return _accepted(_runner().rerender(task_id, tmap))
+
+
 # -- listening: clips at the map's edges (app/services/clips.py) ----------------------
 class TaskNotCompleted(SyncDubError):
     """Listening needs a completed task (HTTP 409)."""
 
     code = "not_completed"
     http_status = 409
+
+
+def _shift_ms() -> int:
+    """The clip's `shift_ms`: a preview of the dub moved later by that many ms (a nudge
+    of the segment's offset, heard before it is applied)."""
+    raw = request.args.get("shift_ms", "0").strip() or "0"
+    try:
+        shift = int(raw)
+    except ValueError:
+        raise InputError(f"shift_ms must be a whole number of milliseconds, not "
+                         f"{raw[:40]!r}.") from None
+    if abs(shift) > clips.MAX_SHIFT_MS:
+        raise InputError(f"shift_ms must be between -{clips.MAX_SHIFT_MS} and "
+                         f"{clips.MAX_SHIFT_MS}.")
+    return shift
 
 
 def _listening(task_id: str, track: int) -> tuple[Path, dict[str, Any], Any]:
@@ -349,6 +410,7 @@ def task_clip(task_id: str, point_id: str):
         raise InputError(f"kind must be one of {', '.join(clips.CLIP_KINDS)}, not "
                          f"{kind[:40]!r}.")
     track = request.args.get("track", default=0, type=int)
+    shift = _shift_ms()
     path, report, info = _listening(task_id, track)
     points = clips.listening_points(clips.report_for_track(report, track))
     point = next((p for p in points if p.id == point_id), None)
@@ -358,8 +420,10 @@ def task_clip(task_id: str, point_id: str):
                            f"p{len(points)}).")
     start, duration = clips.clip_window(point.t, info.duration)
     dub = clips.dub_stream_index(len(info.audio), clips.accepted_dubs(report), track)
+    version = _job_or_404(task_id).version
     clip = clips.make_clip(path, start, duration, kind, 0, dub,
-                           _runner().data_dir / "clips" / task_id, track=track)
+                           _runner().data_dir / "clips" / task_id / f"v{version}",
+                           track=track, dub_shift=shift / 1000.0)
     resp = send_file(clip, mimetype=clips.clip_format()[1], conditional=True, etag=True,
                      max_age=3600)
     resp.cache_control.public = False

@@ -4,8 +4,18 @@ A job goes queued -> processing -> completed | failed | cancelled. Progress (0-1
 engine's stage and message are written to the store as they come (at most a few times a
 second), so the pages and the API only read the store. When the process dies, a job that
 was processing comes back `failed` with "interrupted by restart" at the next start and can
-be re-run (its inputs are kept until a job completes or its task is deleted); jobs that
-were still queued are queued again.
+be re-run; jobs that were still queued are queued again.
+
+Uploaded inputs are kept after a job completes for INPUT_RETENTION_HOURS (so its map can
+be corrected and the MKV rendered again), then removed by a sweep; 0 removes them at once.
+
+Correcting (`rerender`): a finished job (completed, or refused with its best map) is
+rendered again from a map document given by hand (app.services.mapdoc) with no analysis,
+as a new *version* of its output: the MKV keeps its name and is replaced only when the
+new one is complete; until then the previous one stays and can be downloaded. A re-render
+that fails or is cancelled leaves the previous version in place (status back to
+completed, `render_error` says what happened). Each version's map document is kept in
+DATA_DIR/maps/<job>/v<N>.json.
 """
 from __future__ import annotations
 
@@ -21,8 +31,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.errors import AlignmentError, Cancelled, InputError, SyncDubError
+from app.services import mapdoc
 from app.services.progress import Progress
-from app.services.timemap import NOTABLE_EDIT_S
+from app.services.timemap import NOTABLE_EDIT_S, TimeMap
 from app.services.types import (DubInput, GapFill, Mode, SyncReport, SyncRequest,
                                 SyncResult)
 from app.utils.file_utils import output_stem, remove_tree, unique_path, write_text_atomic
@@ -36,6 +47,8 @@ ACTIVE = ("queued", "processing")
 INTERRUPTED = "interrupted by restart"
 #: Seconds between two progress writes to SQLite for one job (stage changes always write).
 PROGRESS_WRITE_INTERVAL_S = 0.4
+#: Seconds between two sweeps of the uploaded inputs past INPUT_RETENTION_HOURS.
+SWEEP_INTERVAL_S = 600.0
 
 
 def utcnow() -> str:
@@ -81,6 +94,17 @@ class Job:
     batch_id: str | None = None
     episode: str = ""
     output_subdir: str = ""
+    # Versions of the output (see the module's docstring): the current one's number (0: no
+    # output yet), one entry each {version, map_source, created_at, seconds, output},
+    # where the current map came from ("analysed" | "given"), the map document of a
+    # re-render waiting or running (None: the next run analyses), the last failed
+    # re-render's message, and when the uploaded inputs were removed.
+    version: int = 0
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    map_source: str | None = None
+    rerender_map: str | None = None
+    render_error: str | None = None
+    inputs_removed_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -96,7 +120,7 @@ class Job:
         return [self.dubbed_name] + [d["name"] for d in self.more_dubs]
 
 
-_JSON_FIELDS = {"reasons", "summary", "more_dubs", "warnings"}
+_JSON_FIELDS = {"reasons", "summary", "more_dubs", "warnings", "versions"}
 _COLUMNS = [f.name for f in fields(Job)]
 
 
@@ -128,6 +152,7 @@ class JobStore:
         d = {k: row[k] for k in row.keys() if k in _COLUMNS}
         for k in _JSON_FIELDS:
             d[k] = json.loads(d[k]) if d.get(k) else ({} if k == "summary" else [])
+        d["version"] = d.get("version") or 0  # rows of an earlier version: NULL
         return Job(**d)
 
     def add(self, job: Job) -> Job:
@@ -230,6 +255,13 @@ def map_summary(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _version_entry(version: int, source: str, seconds: float, output: Path
+                   ) -> dict[str, Any]:
+    """One entry of Job.versions."""
+    return {"version": version, "map_source": source, "created_at": utcnow(),
+            "seconds": round(seconds, 1), "output": Path(output).name}
+
+
 def _named(job: Job, summary: dict[str, Any], result: SyncResult
            ) -> tuple[dict[str, Any], list[str]]:
     """The summary's dubs and the result's warnings under the names the user knows (an
@@ -245,6 +277,13 @@ def _named(job: Job, summary: dict[str, Any], result: SyncResult
     return summary, [f"{name(d.dub)}: {d.error}" for d in result.dubs if not d.accepted]
 
 
+class NotCorrectable(SyncDubError):
+    """A task whose map cannot be corrected now (HTTP 409); the message says why."""
+
+    code = "not_correctable"
+    http_status = 409
+
+
 class JobRunner:
     """Runs jobs on a thread pool (MAX_CONCURRENT_JOBS workers; the rest wait queued)."""
 
@@ -254,6 +293,7 @@ class JobRunner:
         self.output_dir = Path(settings.output_dir)
         self.work_root = self.data_dir / "work"
         self.reports_dir = self.data_dir / "reports"
+        self.maps_dir = self.data_dir / "maps"
         for d in (self.data_dir, self.output_dir, self.reports_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
@@ -264,23 +304,64 @@ class JobRunner:
         self._reserved: set[Path] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._stop = threading.Event()
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         """Recover after a restart: processing -> failed (interrupted), queued -> run."""
         for job_id in self.store.ids_with_status("processing"):
+            remove_tree(self.work_root / job_id)
+            job = self.store.get(job_id)
+            if job is not None and job.rerender_map and self._has_previous(job):
+                self._back_to_previous(job, f"re-render {INTERRUPTED}")
+                continue
             self.store.update(job_id, status="failed", stage="interrupted",
                               error=INTERRUPTED, error_code="interrupted",
                               message=INTERRUPTED, finished_at=utcnow())
-            remove_tree(self.work_root / job_id)
             logger.warning("job %s was running when the server stopped: marked failed "
                            "(re-run it from its page or POST /api/tasks/%s/retry)",
                            job_id, job_id)
         for job_id in self.store.ids_with_status("queued"):
             self._submit(job_id)
+        self.sweep_inputs()
+        threading.Thread(target=self._sweeper, name="syncdub-sweep", daemon=True).start()
+
+    def _sweeper(self) -> None:
+        while not self._stop.wait(SWEEP_INTERVAL_S):
+            try:
+                self.sweep_inputs()
+            except Exception:  # a sweep must never stop the sweeper
+                logger.exception("input sweep failed")
+
+    def sweep_inputs(self, now: datetime | None = None) -> list[str]:
+        """Remove the uploaded inputs of completed jobs finished more than
+        INPUT_RETENTION_HOURS ago (their maps can no longer be corrected); returns the
+        ids swept. Media-folder inputs are the user's own files: never removed."""
+        hours = self.settings.input_retention_hours
+        now = now or datetime.now(timezone.utc)
+        swept = []
+        for job_id in self.store.ids_with_status("completed"):
+            job = self.store.get(job_id)
+            if job is None or not job.input_dir or job.inputs_removed_at \
+                    or not job.finished_at:
+                continue
+            age_h = (now - datetime.fromisoformat(job.finished_at)).total_seconds() / 3600
+            if age_h >= hours:
+                self._remove_inputs(job)
+                swept.append(job_id)
+        return swept
+
+    def _remove_inputs(self, job: Job) -> None:
+        """An uploaded job's inputs (a media-folder job's are the user's: kept)."""
+        if not job.input_dir:
+            return
+        remove_tree(Path(job.input_dir))
+        self.store.update(job.id, inputs_removed_at=utcnow())
+        logger.info("job %s: uploaded inputs removed", job.id)
 
     def shutdown(self, wait: bool = False) -> None:
         self._closed = True
+        self._stop.set()
         for ev in list(self._cancels.values()):
             ev.set()
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -318,6 +399,11 @@ class JobRunner:
         ev = self._cancels.get(job_id)
         if ev is not None:
             ev.set()
+        if job.rerender_map and job.status == "queued" and self._has_previous(job):
+            if self._back_to_previous(job, "re-render cancelled by the user",
+                                      only_if_status=("queued",)):
+                logger.info("job %s: re-render cancelled while queued", job_id)
+                return self.store.get(job_id)
         if self.store.update(job_id, only_if_status=("queued",), status="cancelled",
                              stage="cancelled", message="cancelled by the user",
                              finished_at=utcnow()):
@@ -342,11 +428,90 @@ class JobRunner:
         if not self.store.update(job_id, only_if_status=("failed", "cancelled"),
                                  status="queued", stage="queued", progress=0.0,
                                  message="queued again", error=None, error_code=None,
-                                 reasons=[], warnings=[], started_at=None, finished_at=None):
+                                 reasons=[], warnings=[], started_at=None, finished_at=None,
+                                 rerender_map=None, render_error=None):
             raise InputError(f"Task {job_id} changed state; try again.")
         logger.info("job %s queued again", job_id)
         self._submit(job_id)
         return self.store.get(job_id)  # type: ignore[return-value]
+
+    # -- correcting: a map given by hand, rendered again --------------------------------
+    def correct_blocked(self, job: Job) -> str | None:
+        """Why `job`'s map cannot be corrected and rendered again now (a sentence that
+        says what to do), or None when it can."""
+        if not job.finished:
+            return f"the task is {job.status}; wait until it has finished."
+        if job.status == "failed" and job.error_code != AlignmentError.code:
+            return ("only a completed task, or one refused as not the same film, has a "
+                    "map to correct; re-run this one.")
+        if job.status == "cancelled":
+            return "the task was cancelled before it had a map; re-run it."
+        if job.more_dubs:
+            return ("a task of several dubs cannot be corrected yet; correct each dub "
+                    "with a task of its own (or `sync --map` on the command line).")
+        if job.inputs_removed_at:
+            return ("its uploaded files were removed after INPUT_RETENTION_HOURS "
+                    f"({self.settings.input_retention_hours} h); start a new sync.")
+        for p in (job.original_path, job.dubbed_path):
+            if not Path(p).is_file():
+                return f"its input {Path(p).name} is gone; start a new sync."
+        if not (self.reports_dir / f"{job.id}.json").is_file():
+            return "it has no map (no report was written); re-run it."
+        return None
+
+    def rerender(self, job_id: str, tmap: TimeMap) -> Job:
+        """Queue `job_id` to be rendered again from `tmap` (a map document parsed by
+        app.services.mapdoc), with no analysis, as the next version of its output.
+        Raises KeyError (no such job) or NotCorrectable (why not)."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        why = self.correct_blocked(job)
+        if why:
+            raise NotCorrectable(f"Task {job_id} cannot be rendered again: {why}")
+        folder = self.maps_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        pending = folder / "pending.json"
+        write_text_atomic(pending, json.dumps({"version": mapdoc.MAP_VERSION,
+                                               "map": tmap.to_dict()}, indent=2))
+        if not self.store.update(job_id, only_if_status=(job.status,), status="queued",
+                                 stage="queued", progress=0.0,
+                                 message="queued: render the corrected map",
+                                 rerender_map=str(pending), render_error=None,
+                                 started_at=None):
+            raise NotCorrectable(f"Task {job_id} changed state; try again.")
+        logger.info("job %s: re-render of a map set by hand queued (version %d)", job_id,
+                    job.version + 1)
+        self._submit(job_id)
+        return self.store.get(job_id)  # type: ignore[return-value]
+
+    def _has_previous(self, job: Job) -> bool:
+        """Whether `job` has a written output to go back to."""
+        return job.version > 0 and bool(job.output_path) and Path(job.output_path).is_file()
+
+    def _back_to_previous(self, job: Job, why: str,
+                          only_if_status: tuple[str, ...] | None = None) -> bool:
+        """A re-render that did not finish: the job is completed again with its previous
+        version, `render_error` saying why."""
+        return self.store.update(job.id, only_if_status=only_if_status, status="completed",
+                                 stage="done", progress=100.0, message=why,
+                                 render_error=why, rerender_map=None,
+                                 finished_at=utcnow())
+
+    def map_document(self, job_id: str) -> dict[str, Any] | None:
+        """The map of a finished job as a map document (app.services.mapdoc: what
+        `analyze --json` prints, its `map` part) with where it came from; None when the
+        job has no report."""
+        job = self.store.get(job_id)
+        report = self.report(job_id) if job else None
+        if job is None or report is None or "map" not in report:
+            return None
+        source = ("refused" if job.status == "failed" else
+                  report.get("map_source") or "analysed")
+        if source == "analysed" and job.map_source == "given":
+            source = "given"
+        return {"version": mapdoc.MAP_VERSION, "map": report["map"], "source": source,
+                "task_id": job_id, "render_version": job.version}
 
     def delete(self, job_id: str, remove_output: bool = False) -> None:
         """Forget a finished job: its record, inputs, report (and output when asked)."""
@@ -356,6 +521,7 @@ class JobRunner:
         remove_tree(Path(job.input_dir) if job.input_dir else None)
         remove_tree(self.reports_dir / f"{job_id}.json")
         remove_tree(self.data_dir / "clips" / job_id)   # listening clips (app/api.py)
+        remove_tree(self.maps_dir / job_id)
         if remove_output and job.output_path:
             remove_tree(Path(job.output_path))
         self.store.delete(job_id)
@@ -399,6 +565,9 @@ class JobRunner:
         job = self.store.get(job_id)
         assert job is not None
         self.store.update(job_id, attempts=job.attempts + 1)
+        if job.rerender_map:
+            self._run_rerender(job, cancel)
+            return
         output = self._reserve_output(job)
         work = self.work_root / job_id
         remove_tree(work)
@@ -421,14 +590,20 @@ class JobRunner:
             report = result.report.to_dict()
             final = Path(result.output) if result.output else output
             summary, warnings = _named(job, map_summary(report), result)
+            version = job.version + 1
+            self._keep_map(job_id, version, report["map"])
             self.store.update(
                 job_id, status="completed", stage="done", progress=100.0,
                 message="done with warnings" if warnings else "done",
                 output_path=str(final), confidence=float(result.confidence),
                 speed=float(result.speed), summary=summary, warnings=warnings,
                 reasons=list(result.report.reasons),
-                report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow())
-            remove_tree(Path(job.input_dir) if job.input_dir else None)
+                report_path=str(self.reports_dir / f"{job_id}.json"), finished_at=utcnow(),
+                version=version, map_source="analysed", render_error=None,
+                versions=job.versions + [_version_entry(
+                    version, "analysed", time.monotonic() - started, final)])
+            if self.settings.input_retention_hours == 0 or job.more_dubs:
+                self._remove_inputs(job)   # nothing to correct with them
             logger.info("job %s completed in %.1f s (confidence %.2f)", job_id,
                         time.monotonic() - started, result.confidence)
         except Cancelled:
@@ -456,6 +631,75 @@ class JobRunner:
             with self._lock:
                 self._reserved.discard(output)
             self._cancels.pop(job_id, None)
+
+    def _run_rerender(self, job: Job, cancel: threading.Event) -> None:
+        """Render `job` again from its pending map document (`rerender_map`), with no
+        analysis; see the module's docstring for what happens to the previous version."""
+        previous = self._has_previous(job)
+        output = Path(job.output_path) if previous else self._reserve_output(job)
+        work = self.work_root / job.id
+        remove_tree(work)
+        work.mkdir(parents=True)
+        started = time.monotonic()
+        logger.info("job %s: re-render of a map set by hand -> %s (version %d)", job.id,
+                    output.name, job.version + 1)
+        try:
+            tmap = mapdoc.read_map_file(Path(job.rerender_map or ""))
+            engine = self._engine or _default_engine()
+            before = self.report(job.id) or {}
+            lang = (before.get("languages") or {}).get("dub")
+            request = SyncRequest(original=Path(job.original_path), dub=Path(job.dubbed_path),
+                                  output=output, gap_fill=job.gap_fill, given_map=tmap,
+                                  dub_lang=lang if lang and lang != "und" else None)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            result = engine(request, replace(self.settings.engine, work_dir=work),
+                            progress=self._progress_sink(job.id), cancel=cancel)
+            if cancel.is_set():
+                raise Cancelled("re-render cancelled by the user")
+            self._save_report(job.id, result.report)
+            report = result.report.to_dict()
+            version = job.version + 1
+            self._keep_map(job.id, version, report["map"])
+            seconds = time.monotonic() - started
+            self.store.update(
+                job.id, status="completed", stage="done", progress=100.0,
+                message=f"done: version {version}, map set by hand",
+                output_path=str(output), confidence=float(result.confidence),
+                speed=float(result.speed), summary=map_summary(report), warnings=[],
+                reasons=[], error=None, error_code=None,
+                report_path=str(self.reports_dir / f"{job.id}.json"), finished_at=utcnow(),
+                version=version, map_source="given", rerender_map=None, render_error=None,
+                versions=job.versions + [_version_entry(version, "given", seconds, output)])
+            logger.info("job %s: version %d rendered in %.1f s", job.id, version, seconds)
+        except Exception as e:
+            cancelled = isinstance(e, Cancelled) or cancel.is_set()
+            if isinstance(e, SyncDubError) or cancelled:
+                why = ("re-render cancelled by the user" if cancelled
+                       else f"re-render failed: {e}")
+            else:
+                logger.exception("job %s: unexpected error in a re-render", job.id)
+                why = f"re-render failed: unexpected error: {e}"
+            if previous:
+                self._back_to_previous(job, why)
+            else:
+                remove_tree(output)
+                # a refused task stays refused (its error and reasons are kept)
+                self.store.update(job.id, status="failed", stage="done", message=why,
+                                  render_error=why, rerender_map=None,
+                                  finished_at=utcnow())
+            logger.warning("job %s: %s", job.id, why)
+        finally:
+            remove_tree(work)
+            with self._lock:
+                self._reserved.discard(output)
+            self._cancels.pop(job.id, None)
+
+    def _keep_map(self, job_id: str, version: int, tmap: dict[str, Any]) -> None:
+        """Version `version`'s map document, kept to go back to (DATA_DIR/maps)."""
+        (self.maps_dir / job_id).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.maps_dir / job_id / f"v{version}.json",
+                          json.dumps({"version": mapdoc.MAP_VERSION, "map": tmap}, indent=2))
+        remove_tree(self.maps_dir / job_id / "pending.json")
 
     def _fail(self, job_id: str, e: SyncDubError, reasons: list[str] | None = None,
               summary: dict | None = None) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.services.clips import CLIP_KINDS
+from app.services.clips import CLIP_KINDS, MAX_SHIFT_MS
+from app.services.mapdoc import MAP_VERSION, MAX_SEGMENTS
 from app.services.types import GAP_FILLS, MODES
 from app.batches import COUNTED, MAX_NAME, MAX_PAIRS
 from app.submit import MAX_CUSTOM_NAME
@@ -81,7 +82,28 @@ SCHEMAS: dict[str, Any] = {
             "output": {"type": "string"}, "confidence": {"type": "number"},
             "speed": {"type": "number"}, "map": {"type": "object"},
             "download_url": {"type": "string"}, "report_url": {"type": "string"},
-            "picture_url": {"type": "string"}}}}},
+            "picture_url": {"type": "string"}}},
+        "version": {"type": "integer", "minimum": 0,
+                    "description": "the output's version: 1 = the first sync's, each "
+                                   "re-render of a corrected map adds one; 0 = none yet"},
+        "versions": {"type": "array", "items": {"type": "object", "properties": {
+            "version": {"type": "integer"},
+            "map_source": {"type": "string", "enum": ["analysed", "given"]},
+            "created_at": {"type": "string"},
+            "seconds": {"type": "number", "description": "how long its render took (the "
+                                                         "first: the whole sync)"},
+            "output": {"type": "string"}}}},
+        "map_source": {"type": "string", "nullable": True, "enum": ["analysed", "given"]},
+        "rerender": {"type": "boolean",
+                     "description": "the current run renders a map given by hand"},
+        "render_error": {"type": "string", "nullable": True,
+                         "description": "the last re-render that failed or was cancelled "
+                                        "(the previous version is kept)"},
+        "correctable": {"type": "boolean",
+                        "description": "PUT /api/tasks/{task_id}/map is possible now"},
+        "correct_blocked": {"type": "string", "nullable": True,
+                            "description": "why not, and what to do"},
+        "map_url": {"type": "string"}}},
     "TaskList": {"type": "object", "properties": {
         "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
         "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
@@ -184,6 +206,25 @@ SCHEMAS: dict[str, Any] = {
         "tracks": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "language": {"type": "string", "nullable": True},
             "title": {"type": "string", "nullable": True}}}}}},
+    "MapDocument": {"type": "object", "description": (
+        "A time map (format version %d; the README's 'The map as a document'): what "
+        "analyze --json prints, the whole report or its `map` alone. The map's segments "
+        "(at most %d, in dub order, overlapping on neither timeline) each have dub_start, "
+        "dub_end, speed and orig_start (or offset); orig_end and offset, when present, "
+        "must agree with them." % (MAP_VERSION, MAX_SEGMENTS)), "properties": {
+        "version": {"type": "integer", "enum": [MAP_VERSION]},
+        "map": {"type": "object", "properties": {
+            "speed": {"type": "number"}, "confidence": {"type": "number"},
+            "segments": {"type": "array", "items": {"type": "object", "properties": {
+                k: {"type": "number"} for k in ("dub_start", "dub_end", "orig_start",
+                                                 "orig_end", "offset", "speed",
+                                                 "confidence", "anchors")}}}}},
+        "segments": {"type": "array", "description": "the map alone: its segments"}}},
+    "TaskMap": {"allOf": [{"$ref": "#/components/schemas/MapDocument"}, {
+        "type": "object", "properties": {
+            "source": {"type": "string", "enum": ["analysed", "given", "refused"]},
+            "task_id": {"type": "string"},
+            "render_version": {"type": "integer"}}}]},
     "Interval": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
     # Season batches (app/batches.py, app/api_batches.py); paths relative to the media folder.
     "Leftovers": {"type": "object", "properties": {
@@ -377,7 +418,25 @@ def openapi_document() -> dict[str, Any]:
             parameters=[{"name": "kind", "in": "query", "schema": {
                 "type": "string", "enum": list(CLIP_KINDS), "default": "both"},
                 "description": "original; dub (as placed); both: the original (mono) in "
-                               "the left ear, the dub in the right; mix"}, TRACK])},
+                               "the left ear, the dub in the right; mix"}, TRACK,
+                {"name": "shift_ms", "in": "query", "schema": {
+                    "type": "integer", "minimum": -MAX_SHIFT_MS, "maximum": MAX_SHIFT_MS,
+                    "default": 0},
+                 "description": "a preview of the dub this many ms later than written "
+                                "(a nudge of its segment's offset, before it is applied)"}])},
+        # The map as a document, corrected and rendered again (app/jobs.py: rerender)
+        "/api/tasks/{task_id}/map": {
+            "parameters": [TASK_ID],
+            "get": _op("The task's current map as a map document (a refused task: its best "
+                       "map, source refused)", {"200": _json("TaskMap")},
+                       errors=("401", "404")),
+            "put": _op("Render the task again from this map (no analysis) as a new "
+                       "version of its MKV; the previous one stays until the new one is "
+                       "complete. A map given by hand is never refused for its confidence",
+                       {"202": _json("Accepted", "queued")},
+                       errors=("400", "401", "404", "409"),
+                       requestBody={"required": True, "content": {"application/json": {
+                           "schema": {"$ref": "#/components/schemas/MapDocument"}}}})},
         "/api/media/status": {"get": _op("Is the media folder enabled and mounted?",
                                          {"200": _json("Object")}, errors=("401",))},
         "/api/media/list": {"get": _op(

@@ -2,6 +2,8 @@
 about the web layer); tests/test_api_engine.py runs the real one."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import io
 import json
 import logging
@@ -35,10 +37,20 @@ def test_upload_runs_a_job_to_completion(client, settings, engine):
     assert (settings.output_dir / "Mi película.mkv").is_file()
     req = engine.calls[0]
     assert req.mode == "audio" and req.gap_fill == "original"
-    # inputs, work folder and incoming parts are gone once the job completed
-    assert not any((settings.uploads_dir / "jobs").iterdir())
+    # work folder and incoming parts are gone once the job completed; the inputs are
+    # kept INPUT_RETENTION_HOURS (the map can be corrected), then swept
+    assert job["version"] == 1 and job["map_source"] == "analysed" and job["correctable"]
+    assert list((settings.uploads_dir / "jobs").iterdir())
     assert not any((settings.uploads_dir / ".incoming").iterdir())
     assert not (settings.data_dir / "work" / body["task_id"]).exists()
+    jobs = client.application.extensions["jobs"]
+    assert jobs.sweep_inputs() == []
+    later = datetime.now(timezone.utc) + timedelta(hours=settings.input_retention_hours,
+                                                   minutes=1)
+    assert jobs.sweep_inputs(now=later) == [body["task_id"]]
+    assert not any((settings.uploads_dir / "jobs").iterdir())
+    job = client.get(f"/api/status/{body['task_id']}").get_json()
+    assert not job["correctable"] and "INPUT_RETENTION_HOURS" in job["correct_blocked"]
 
 
 def test_upload_streams_parts_to_the_uploads_disk(client, settings, app):

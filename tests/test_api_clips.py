@@ -73,13 +73,13 @@ def test_range_requests_and_the_cache(done):
     url = f"/api/tasks/{tid}/clips/p1?kind=both&track=0"
     whole = client.get(url)
     assert whole.status_code == 200
-    cached = sorted((s.data_dir / "clips" / tid).iterdir())
+    cached = sorted((s.data_dir / "clips" / tid / "v1").iterdir())
     part = client.get(url, headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and part.headers["Content-Range"].startswith("bytes 0-99/")
     assert part.get_data() == whole.get_data()[:100]
     tail = client.get(url, headers={"Range": "bytes=100-"})
     assert tail.status_code == 206 and tail.get_data() == whole.get_data()[100:]
-    assert sorted((s.data_dir / "clips" / tid).iterdir()) == cached     # made once
+    assert sorted((s.data_dir / "clips" / tid / "v1").iterdir()) == cached  # made once
     etag = whole.headers["ETag"]
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
 

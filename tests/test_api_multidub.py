@@ -50,7 +50,8 @@ def test_multipart_with_two_dubs_makes_one_task_of_two_tracks(client, settings, 
     assert req.dub.name == "dubbed.mkv"
     assert [d.path.name for d in req.more_dubs] == ["dubbed2.mp4"]
     assert [d["accepted"] for d in job["result"]["map"]["dubs"]] == [True, True]
-    # the inputs are gone with the completed task, as for one dub
+    # a task of several dubs cannot be corrected yet: its inputs go when it completes
+    assert not job["correctable"] and "several dubs" in job["correct_blocked"]
     assert not any((settings.uploads_dir / "jobs").iterdir())
 
 

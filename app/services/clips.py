@@ -40,6 +40,7 @@ SAMPLE_RATE = 48000         # Hz: Opus's own rate
 OPUS_BITRATE = "64k"        # modest: speech and timing, not hi-fi
 AAC_BITRATE = "96k"
 CLIP_TIMEOUT = 120          # s: a clip decodes seconds of media; minutes mean a hang
+MAX_SHIFT_MS = 10_000       # ms: a preview's nudge (dub_shift); more is another map
 
 PointKind = Literal["cut", "insert", "edge", "inside"]
 #: which kind wins when two points fall within DEDUPE_SECONDS of each other
@@ -259,40 +260,56 @@ def clip_format(opus: bool | None = None) -> tuple[str, str]:
     return (".ogg", "audio/ogg") if opus else (".m4a", "audio/mp4")
 
 
-def _branch(stream: int, label: str, layout: str) -> str:
-    """One audio stream of input 0 on the clip's own timeline (t=0 at the seek point,
-    a late-starting stream padded with silence at its head and all of them at their
-    tail, so the clip has exactly the length asked), in `layout`."""
-    return (f"[0:a:{stream}]aresample=async=1:first_pts=0,apad,"
+def _branch(stream: int, label: str, layout: str, source: int = 0, lead: float = 0.0
+            ) -> str:
+    """One audio stream of input `source` on the clip's own timeline (t=0 at the seek
+    point, a late-starting stream padded with silence at its head and all of them at
+    their tail, so the clip has exactly the length asked), in `layout`; `lead` s of
+    silence before it (a preview shifted past the file's start)."""
+    delay = f"adelay={round(lead * 1000)}:all=1," if lead > 0 else ""
+    return (f"[{source}:a:{stream}]aresample=async=1:first_pts=0,{delay}apad,"
             f"aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts={layout}"
             f"[{label}]")
 
 
 def clip_args(mkv: Path, start: float, duration: float, kind: str, orig_stream: int,
-              dub_stream: int, out: Path, *, opus: bool = True) -> list[str]:
+              dub_stream: int, out: Path, *, opus: bool = True, dub_shift: float = 0.0
+              ) -> list[str]:
     """ffmpeg argv (without the program) writing a clip of `mkv` from `start` (s) for
     `duration` (s) to `out`. `orig_stream`, `dub_stream`: audio stream numbers of the MKV
     (0-based among its audio streams, "-map 0:a:N"). `kind`: "original" or "dub" (that
     track in stereo), "both" (stereo: the original downmixed to mono left, the dub mono
     right), "mix" (the two mixed, stereo). Opus in Ogg, or AAC in MP4 when not `opus`.
-    The seek is on the input (fast)."""
+    The seek is on the input (fast).
+
+    `dub_shift` (s, |x| <= MAX_SHIFT_MS): a preview of the dub `dub_shift` later than
+    written (a nudge of its segment's offset, heard before it is applied): the dub is
+    then read from a second opening of the file, sought `dub_shift` earlier."""
+    start = max(0.0, start)
+    src, lead = 0, 0.0
+    inputs = ["-ss", f"{start:.3f}", "-i", ff_path(mkv)]
+    if dub_shift and kind != "original":
+        dub_seek = start - dub_shift
+        lead = max(0.0, -dub_seek)
+        src = 1
+        inputs += ["-ss", f"{max(0.0, dub_seek):.3f}", "-i", ff_path(mkv)]
     if kind == "original":
         graph = _branch(orig_stream, "a", "stereo")
     elif kind == "dub":
-        graph = _branch(dub_stream, "a", "stereo")
+        graph = _branch(dub_stream, "a", "stereo", src, lead)
     elif kind == "both":
-        graph = (f"{_branch(orig_stream, 'o', 'mono')};{_branch(dub_stream, 'd', 'mono')};"
+        graph = (f"{_branch(orig_stream, 'o', 'mono')};"
+                 f"{_branch(dub_stream, 'd', 'mono', src, lead)};"
                  "[o][d]join=inputs=2:channel_layout=stereo:map=0.0-FL|1.0-FR[a]")
     elif kind == "mix":
         graph = (f"{_branch(orig_stream, 'o', 'stereo')};"
-                 f"{_branch(dub_stream, 'd', 'stereo')};"
+                 f"{_branch(dub_stream, 'd', 'stereo', src, lead)};"
                  "[o][d]amix=inputs=2:duration=longest[a]")
     else:
         raise InputError(f"unknown clip kind {kind!r}: use one of {', '.join(CLIP_KINDS)}")
     codec = ["-c:a", "libopus", "-b:a", OPUS_BITRATE, "-f", "ogg"] if opus else \
         ["-c:a", "aac", "-b:a", AAC_BITRATE, "-movflags", "+faststart", "-f", "mp4"]
-    return ["-y", "-ss", f"{max(0.0, start):.3f}", "-i", ff_path(mkv),
-            "-filter_complex", graph, "-map", "[a]", "-t", f"{duration:.3f}",
+    return ["-y", *inputs, "-filter_complex", graph, "-map", "[a]", "-t", f"{duration:.3f}",
             "-vn", "-sn", "-dn", "-map_metadata", "-1", *codec, ff_path(out)]
 
 
@@ -303,18 +320,23 @@ def clip_window(t: float, film: float, length: float = CLIP_SECONDS) -> tuple[fl
     return round(start, 3), round(length, 3)
 
 
-def clip_name(start: float, duration: float, kind: str, track: int, suffix: str) -> str:
+def clip_name(start: float, duration: float, kind: str, track: int, suffix: str,
+              shift_ms: int = 0) -> str:
     """The cache file's name: everything the clip depends on."""
-    return f"{kind}-t{track}-{int(round(start * 1000))}-{int(round(duration * 1000))}{suffix}"
+    shifted = f"-s{shift_ms}" if shift_ms and kind != "original" else ""
+    return (f"{kind}-t{track}-{int(round(start * 1000))}-{int(round(duration * 1000))}"
+            f"{shifted}{suffix}")
 
 
 def make_clip(mkv: Path, start: float, duration: float, kind: str, orig_stream: int,
-              dub_stream: int, cache_dir: Path, *, track: int = 0) -> Path:
+              dub_stream: int, cache_dir: Path, *, track: int = 0, dub_shift: float = 0.0
+              ) -> Path:
     """The clip (see clip_args) in `cache_dir`: returned at once when it is there, made
     otherwise (under a temporary name, renamed when complete). Raises MediaError when
     ffmpeg fails."""
     suffix, _ = clip_format()
-    path = Path(cache_dir) / clip_name(start, duration, kind, track, suffix)
+    path = Path(cache_dir) / clip_name(start, duration, kind, track, suffix,
+                                       round(dub_shift * 1000))
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +345,8 @@ def make_clip(mkv: Path, start: float, duration: float, kind: str, orig_stream: 
     tmp = Path(tmp_name)
     try:
         media.run_ffmpeg(clip_args(mkv, start, duration, kind, orig_stream, dub_stream, tmp,
-                                   opus=suffix == ".ogg"), timeout=CLIP_TIMEOUT)
+                                   opus=suffix == ".ogg", dub_shift=dub_shift),
+                         timeout=CLIP_TIMEOUT)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
