@@ -182,6 +182,32 @@ STRINGS: dict[str, dict[str, str]] = {
     "task.dubs": {"en": "Dubs", "es": "Doblajes"},
     "task.language": {"en": "Language", "es": "Idioma"},
     "task.dub_result": {"en": "Result", "es": "Resultado"},
+    # correcting the map (the task page's Correct card; PUT /api/tasks/<id>/map)
+    "correct.title": {"en": "Correct the map", "es": "Corregir el mapa"},
+    "correct.help": {"en": "Nudge a segment's offset or move an edge between two segments: "
+                           "the Listen clips above then play the change at once. Apply "
+                           "renders the MKV again from this map (no new analysis) as a new "
+                           "version; the current file stays until the new one is complete.",
+                     "es": "Ajusta el desfase de un segmento o mueve el borde entre dos "
+                           "segmentos: los fragmentos de Escuchar de arriba suenan entonces "
+                           "con el cambio. Aplicar vuelve a generar el MKV con este mapa (sin "
+                           "analizar de nuevo) como una versión nueva; el archivo actual se "
+                           "queda hasta que la nueva está completa."},
+    "correct.refused_help": {"en": "SyncDub refused this pair (the reasons are above), but "
+                                   "this is the best map it found. If you have checked it, "
+                                   "accept it by hand: the MKV is then written from exactly "
+                                   "this map, with no new analysis. You may correct it first.",
+                             "es": "SyncDub rechazó esta pareja (los motivos están arriba), "
+                                   "pero este es el mejor mapa que encontró. Si lo has "
+                                   "comprobado, acéptalo a mano: el MKV se escribe entonces "
+                                   "con este mapa tal cual, sin analizar de nuevo. Puedes "
+                                   "corregirlo antes."},
+    "correct.versions": {"en": "Versions", "es": "Versiones"},
+    "correct.dub_range": {"en": "On the dub", "es": "En el doblaje"},
+    "correct.orig_range": {"en": "Plays on the original at", "es": "Suena en el original en"},
+    "correct.offset": {"en": "Offset (s)", "es": "Desfase (s)"},
+    "correct.nudge": {"en": "Nudge (ms)", "es": "Ajustar (ms)"},
+    "correct.reset": {"en": "Reset", "es": "Deshacer cambios"},
 }
 
 #: Strings the browser script needs (statuses, stages, plain failure messages...).
@@ -363,6 +389,66 @@ JS_STRINGS: dict[str, dict[str, str]] = {
                     "es": "el desfase cambia de {a} a {b}"},
     "listen.inside": {"en": "offset {a}", "es": "desfase {a}"},
     "listen.speed": {"en": "dub at speed {s}", "es": "doblaje a velocidad {s}"},
+    "listen.preview": {"en": "preview of a {d} nudge", "es": "vista previa de un ajuste de {d}"},
+    # correcting the map (the task page's Correct card)
+    "correct.apply": {"en": "Apply", "es": "Aplicar"},
+    "correct.accept": {"en": "Accept this map by hand", "es": "Aceptar este mapa a mano"},
+    "correct.segment": {"en": "Segment {n}", "es": "Segmento {n}"},
+    "correct.offset_label": {"en": "Offset of segment {n}, in seconds",
+                             "es": "Desfase del segmento {n}, en segundos"},
+    "correct.nudge_group": {"en": "Nudge segment {n}", "es": "Ajustar el segmento {n}"},
+    "correct.nudge_label": {"en": "Segment {n}: offset {d}", "es": "Segmento {n}: desfase {d}"},
+    "correct.was": {"en": "was {v}", "es": "antes {v}"},
+    "correct.edge": {"en": "Edge between segments {a} and {b}, at dub time",
+                     "es": "Borde entre los segmentos {a} y {b}, en el doblaje a"},
+    "correct.edge_label": {"en": "Dub time of the edge between segments {a} and {b}, in "
+                                 "seconds",
+                           "es": "Tiempo del doblaje del borde entre los segmentos {a} y {b}, "
+                                 "en segundos"},
+    "correct.gap_end": {"en": "Segment {a} ends at dub time", "es": "El segmento {a} termina "
+                                                                   "en el doblaje a"},
+    "correct.gap_start": {"en": "segment {b} starts at", "es": "el segmento {b} empieza a"},
+    "correct.gap_note": {"en": "the dub between them is dropped",
+                         "es": "el doblaje entre ambos se quita"},
+    "correct.end_label": {"en": "Dub time where segment {a} ends, in seconds",
+                          "es": "Tiempo del doblaje en que termina el segmento {a}, en "
+                                "segundos"},
+    "correct.start_label": {"en": "Dub time where segment {b} starts, in seconds",
+                            "es": "Tiempo del doblaje en que empieza el segmento {b}, en "
+                                  "segundos"},
+    "correct.no_changes": {"en": "No changes.", "es": "Sin cambios."},
+    "correct.changed": {"en": "Segments changed: {n}.", "es": "Segmentos cambiados: {n}."},
+    "correct.bad_number": {"en": "Type a number of seconds.",
+                           "es": "Escribe un número de segundos."},
+    "correct.bad_length": {"en": "Segment {n} would end before it starts.",
+                           "es": "El segmento {n} terminaría antes de empezar."},
+    "correct.bad_before": {"en": "Segment {n} would begin before the start of a file.",
+                           "es": "El segmento {n} empezaría antes del inicio de un archivo."},
+    "correct.bad_dub_overlap": {"en": "Segments {a} and {b} would overlap on the dub.",
+                                "es": "Los segmentos {a} y {b} se solaparían en el doblaje."},
+    "correct.bad_orig_overlap": {"en": "Segments {a} and {b} would play at the same time on "
+                                       "the original.",
+                                 "es": "Los segmentos {a} y {b} sonarían a la vez en el "
+                                       "original."},
+    "correct.sending": {"en": "Sending the map…", "es": "Enviando el mapa…"},
+    "correct.rendering": {"en": "Rendering version {n} (the progress is above).",
+                          "es": "Generando la versión {n} (el progreso está arriba)."},
+    "correct.refused_put": {"en": "The map was not accepted:", "es": "El mapa no se aceptó:"},
+    "correct.map_error": {"en": "The map could not be loaded:",
+                          "es": "No se pudo cargar el mapa:"},
+    "correct.blocked": {"en": "This map cannot be corrected here:",
+                        "es": "Este mapa no se puede corregir aquí:"},
+    "correct.render_error": {"en": "The last re-render failed; the previous file is kept:",
+                             "es": "La última regeneración falló; se conserva el archivo "
+                                   "anterior:"},
+    "correct.version": {"en": "Version {n}", "es": "Versión {n}"},
+    "correct.source.analysed": {"en": "map analysed", "es": "mapa analizado"},
+    "correct.source.given": {"en": "map set by hand", "es": "mapa fijado a mano"},
+    "correct.synced_in": {"en": "synced in {s} s", "es": "sincronizada en {s} s"},
+    "correct.rendered_in": {"en": "rendered in {s} s", "es": "generada en {s} s"},
+    "correct.first_took": {"en": "(the first sync took {s} s)",
+                           "es": "(la primera sincronización tardó {s} s)"},
+    "correct.current": {"en": "current", "es": "actual"},
 }
 
 

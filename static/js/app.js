@@ -53,6 +53,8 @@
     const sign = s < 0 ? "−" : "+";
     return sign + Math.abs(s).toFixed(3) + " s";
   }
+  // a nudge in milliseconds, signed ("+200 ms", "−10 ms")
+  function fmtMs(ms) { return (ms < 0 ? "−" : "+") + Math.abs(Math.round(ms)) + " ms"; }
   function setBar(box, pct, text) {
     if (!box) return;
     const bar = box.querySelector(".progress-bar");
@@ -386,6 +388,8 @@
     const root = $("#task");
     const id = root.dataset.taskId;
     let reportShown = false;
+    let shownVersion = null;   // the output version the page shows (Correct card)
+    let pollGrace = 0;         // poll until then even when the task is not running
     let timer = null;
 
     function renderStages(job) {
@@ -454,16 +458,35 @@
         (Math.abs((d.speed || 1) - 1) > 1e-6 ? ", " + fill("listen.speed", {s: Number(d.speed).toFixed(5)}) : "");
       return p.label;
     }
+    // One Listen row: its point, audio element and the kind chosen. A point inside a
+    // segment whose offset is being corrected plays a preview of that change (shift_ms).
+    let listenRows = [];
+    function setClip(row, force) {
+      const shift = row.kind === "original" ? 0 : previewShift(row.p.t);
+      const src = "/api/tasks/" + id + "/clips/" + encodeURIComponent(row.p.id) + "?kind=" + row.kind +
+        "&track=" + row.track + (shift ? "&shift_ms=" + shift : "");
+      if (!force && row.audio.getAttribute("src") === src) return;
+      row.audio.pause();
+      row.audio.setAttribute("src", src);
+      const preview = shift ? fill("listen.preview", {d: fmtMs(shift)}) : "";
+      row.audio.setAttribute("aria-label", fill("listen.player", {t: row.when, kind: t("listen.kind." + row.kind)}) +
+        (preview ? " (" + preview + ")" : ""));
+      row.note.textContent = preview;
+      row.note.classList.toggle("d-none", !preview);
+    }
+    function refreshClips() { listenRows.forEach((row) => setClip(row, false)); }
     function pointRow(p, track) {
       const when = hms(p.t);
-      const url = (kind) => "/api/tasks/" + id + "/clips/" + encodeURIComponent(p.id) + "?kind=" + kind + "&track=" + track;
-      const audio = el("audio", {controls: "", preload: "none", src: url("both"), class: "listen-audio d-block",
-                                 "data-point": p.id, "aria-label": fill("listen.player", {t: when, kind: t("listen.kind.both")})});
+      const audio = el("audio", {controls: "", preload: "none", class: "listen-audio d-block", "data-point": p.id});
+      const note = el("span", {class: "badge text-bg-warning listen-preview d-none"});
+      const row = {p, track, when, audio, note, kind: "both"};
+      listenRows.push(row);
+      setClip(row, true);
       const choice = el("div", {class: "btn-group btn-group-sm text-nowrap mb-1", role: "group", "aria-label": fill("listen.choice", {t: when})},
         ...KINDS.flatMap((k) => {
           const rid = "listen-" + p.id + "-" + k;
           return [el("input", {type: "radio", class: "btn-check", name: "listen-" + p.id, id: rid, value: k, checked: k === "both",
-                               onchange: () => { audio.pause(); audio.src = url(k); audio.setAttribute("aria-label", fill("listen.player", {t: when, kind: t("listen.kind." + k)})); }}),
+                               onchange: () => { row.kind = k; setClip(row, true); }}),
                   el("label", {class: "btn btn-outline-secondary", for: rid, text: t("listen.kind." + k)})];
         }));
       const c = Math.round(100 * (p.confidence || 0));
@@ -472,7 +495,7 @@
         el("td", {class: "text-nowrap font-monospace", text: when}),
         el("td", {}, el("span", {class: "badge text-bg-light border me-1", text: t("listen.point." + p.kind)}), pointText(p)),
         el("td", {class: "text-end text-nowrap"}, el("span", {class: "badge text-bg-" + level, text: c + " %"})),
-        el("td", {class: "listen-player"}, choice, audio));
+        el("td", {class: "listen-player"}, choice, audio, note));
     }
     async function loadPoints(track) {
       try {
@@ -481,6 +504,7 @@
         $("#listen-none").classList.toggle("d-none", points.length > 0);
         $("#listen-none").textContent = t("listen.none");
         $("#listen-table").classList.toggle("d-none", !points.length);
+        listenRows = [];
         $("#listen-points").replaceChildren(...points.map((p) => pointRow(p, track)));
         const tracks = data.tracks || [];
         $("#listen-track-wrap").classList.toggle("d-none", tracks.length < 2);
@@ -497,10 +521,327 @@
     }
     function showListen() {
       listenShown = true;
+      listenRows = [];
+      $("#listen-points").replaceChildren();      // another version's points are not these
       $("#listen-box").classList.remove("d-none");
       loadPoints(0);
     }
     $("#listen-track").addEventListener("change", (e) => loadPoints(Number(e.target.value) || 0));
+
+    // The Correct card: the map of the current version (GET /api/tasks/<id>/map), each
+    // segment's offset nudged or typed, the edges between segments moved on the dub's
+    // timeline; Apply PUTs the edited map and the task renders it as a new version.
+    // A segment is {dub_start, dub_end, speed, offset, orig_start (as served), ...}; its
+    // place on the original follows: orig_start = offset + dub_start * speed.
+    const NUDGES = [-100, -10, 10, 100];
+    const MAX_PREVIEW_MS = 10000;         // the clips' shift_ms range (app/services/clips.py)
+    const EPS = 5e-7;                     // s: below this two times are the same
+    const fix6 = (x) => Math.round(x * 1e6) / 1e6;
+    const fix3 = (x) => Math.round(x * 1e3) / 1e3;
+    let map = null;          // {key, source, doc, base: [seg], edit: [seg]}
+    let mapKey = null;       // the map loaded (or being loaded): a version, or "refused"
+    let correctJob = null;   // the last task JSON seen
+    let correctBusy = false; // a PUT in flight
+    let cells = [];          // per segment: the elements to repaint
+    let edges = [];          // per pair of neighbours: their inputs
+
+    function hmsMs(s) {
+      const ms = Math.max(0, Math.round(s * 1000));
+      return hms(ms / 1000) + "." + String(ms % 1000).padStart(3, "0");
+    }
+    const origStart = (s) => s.offset + s.dub_start * s.speed;
+    const origEnd = (s) => origStart(s) + (s.dub_end - s.dub_start) * s.speed;
+    const moved = (i, k) => Math.abs(map.edit[i][k] - map.base[i][k]) > EPS;
+    const segChanged = (i) => moved(i, "offset") || moved(i, "dub_start") || moved(i, "dub_end");
+    // The nudge a clip at original time t previews: its segment's offset change, in ms
+    // (the segment as rendered now holds t).
+    function previewShift(t) {
+      if (!map || !map.base.length || mapKey === "refused") return 0;
+      let best = -1, dist = Infinity;
+      map.base.forEach((s, i) => {
+        const a = s.orig_start, b = a + (s.dub_end - s.dub_start) * s.speed;
+        const d = t < a ? a - t : t >= b ? t - b : 0;
+        if (d < dist) { dist = d; best = i; }
+      });
+      if (best < 0 || dist > 0.05) return 0;
+      const ms = Math.round((map.edit[best].offset - map.base[best].offset) * 1000);
+      return Math.abs(ms) <= MAX_PREVIEW_MS ? ms : 0;   // further: no preview, Apply to hear it
+    }
+
+    function segmentOf(raw, doc) {
+      const speed = Number(raw.speed ?? doc.speed ?? 1) || 1;
+      const ds = Number(raw.dub_start), de = Number(raw.dub_end);
+      const os = raw.orig_start !== undefined ? Number(raw.orig_start) : Number(raw.offset) + ds * speed;
+      const offset = raw.offset !== undefined ? Number(raw.offset) : os - ds * speed;
+      return {dub_start: ds, dub_end: de, speed, offset, orig_start: os,
+              confidence: raw.confidence, anchors: raw.anchors};
+    }
+
+    async function loadMap(key) {
+      mapKey = key;
+      try {
+        const data = await api("GET", "/api/tasks/" + id + "/map");
+        if (mapKey !== key) return;
+        const doc = data.map || {};
+        const base = (doc.segments || []).map((x) => segmentOf(x, doc));
+        map = {key, source: data.source, doc, base, edit: base.map((x) => ({...x}))};
+        buildCorrect();
+      } catch (e) {
+        if (mapKey !== key) return;
+        map = null;
+        cells = []; edges = [];
+        $("#correct-segments").replaceChildren();
+        if (e.status === 404) { $("#correct-box").classList.add("d-none"); return; }
+        $("#correct-state").textContent = t("correct.map_error") + " " + e.message;
+      }
+      paintCorrect();
+      refreshClips();
+    }
+
+    function numberInput(label, onchange) {
+      return el("input", {type: "number", step: "0.001", inputmode: "decimal", class: "form-control form-control-sm correct-time",
+                          "aria-label": label, onchange});
+    }
+    // A typed number of seconds (null when it is not one), kept to the millisecond; the
+    // value it was shown with gives back the exact value it stood for.
+    function typed(input, ...was) {
+      const v = parseFloat(String(input.value).replace(",", "."));
+      if (!isFinite(v)) return null;
+      return was.find((w) => w.toFixed(3) === v.toFixed(3)) ?? fix3(v);
+    }
+    function buildCorrect() {
+      const body = $("#correct-segments");
+      cells = []; edges = [];
+      const rows = [];
+      map.edit.forEach((s, i) => {
+        const n = i + 1;
+        const offset = numberInput(fill("correct.offset_label", {n}), (e) => {
+          const v = typed(e.target, map.base[i].offset, map.edit[i].offset);
+          if (v === null) { e.target.classList.add("is-invalid"); e.target.setCustomValidity(t("correct.bad_number")); return; }
+          map.edit[i].offset = v;
+          changed();
+        });
+        const c = {dub: el("td", {class: "text-nowrap font-monospace"}), orig: el("td", {class: "text-nowrap font-monospace"}),
+                   offset, delta: el("span", {class: "badge text-bg-warning correct-delta d-none"}),
+                   cell: null};
+        c.cell = el("td", {class: "correct-offset"}, el("div", {class: "d-flex align-items-center gap-1"}, offset, c.delta));
+        cells.push(c);
+        const conf = Math.round(100 * (Number(s.confidence) || 0));
+        const level = conf >= 80 ? "success" : conf >= 60 ? "warning" : "danger";
+        rows.push(el("tr", {class: "correct-seg", "data-seg": String(i)},
+          el("th", {scope: "row", class: "text-body-secondary", text: String(n)}),
+          c.dub, c.orig, c.cell,
+          el("td", {}, el("div", {class: "btn-group btn-group-sm", role: "group", "aria-label": fill("correct.nudge_group", {n})},
+            ...NUDGES.map((ms) => el("button", {type: "button", class: "btn btn-outline-secondary text-nowrap", "data-nudge": String(ms),
+              "aria-label": fill("correct.nudge_label", {n, d: fmtMs(ms)}),
+              onclick: () => { map.edit[i].offset = fix6(map.edit[i].offset + ms / 1000); changed(); }}, fmtMs(ms).replace(" ms", ""))))),
+          el("td", {class: "text-end text-nowrap", text: s.speed.toFixed(5) + "×"}),
+          el("td", {class: "text-end text-nowrap"}, s.confidence === undefined || s.confidence === null ? "–"
+            : el("span", {class: "badge text-bg-" + level, text: conf + " %"}))));
+        if (i + 1 < map.edit.length) rows.push(edgeRow(i));
+      });
+      body.replaceChildren(...rows);
+    }
+    // The edge after segment i: one dub time when the two segments touch on the dub (a
+    // cut, or a change of offset), else where i ends and where i+1 starts (an insert is
+    // dropped between them). Each segment keeps its offset.
+    function edgeRow(i) {
+      const a = i + 1, b = i + 2;
+      const setEnd = (e) => {
+        const v = typed(e.target, map.base[i].dub_end, map.edit[i].dub_end);
+        if (v === null) { e.target.classList.add("is-invalid"); return; }
+        map.edit[i].dub_end = v;
+        if (edges[i].touching) map.edit[i + 1].dub_start = v;
+        changed();
+      };
+      const setStart = (e) => {
+        const v = typed(e.target, map.base[i + 1].dub_start, map.edit[i + 1].dub_start);
+        if (v === null) { e.target.classList.add("is-invalid"); return; }
+        map.edit[i + 1].dub_start = v;
+        changed();
+      };
+      const touching = Math.abs(map.base[i].dub_end - map.base[i + 1].dub_start) < 1e-3;
+      const cell = el("td", {colspan: "6", class: "small text-body-secondary"});
+      const e = {touching, end: null, start: null};
+      if (touching) {
+        e.end = numberInput(fill("correct.edge_label", {a, b}), setEnd);
+        cell.append(el("div", {class: "d-flex flex-wrap align-items-center gap-2"},
+          el("span", {text: fill("correct.edge", {a, b})}), e.end, el("span", {text: "s"})));
+      } else {
+        e.end = numberInput(fill("correct.end_label", {a}), setEnd);
+        e.start = numberInput(fill("correct.start_label", {b}), setStart);
+        cell.append(el("div", {class: "d-flex flex-wrap align-items-center gap-2"},
+          el("span", {text: fill("correct.gap_end", {a})}), e.end, el("span", {text: "s;"}),
+          el("span", {text: fill("correct.gap_start", {b})}), e.start, el("span", {text: "s (" + t("correct.gap_note") + ")"})));
+      }
+      edges.push(e);
+      return el("tr", {class: "correct-edge", "data-edge": String(i)},
+        el("td", {class: "text-body-secondary text-center"}, el("i", {class: "bi bi-arrow-down-up", "aria-hidden": "true"})), cell);
+    }
+
+    // What is wrong with the edited map, as [message, inputs to mark]; the server checks
+    // the rest (the files' durations).
+    function problems() {
+      const out = [], segs = map.edit;
+      segs.forEach((s, i) => {
+        const n = i + 1;
+        const mine = [cells[i].offset, edges[i - 1] && (edges[i - 1].start || edges[i - 1].end), edges[i] && edges[i].end];
+        if (s.dub_end - s.dub_start < 0.001) out.push([fill("correct.bad_length", {n}), mine]);
+        if (s.dub_start < -EPS || origStart(s) < -EPS) out.push([fill("correct.bad_before", {n}), mine]);
+        if (i + 1 < segs.length && s.dub_end > segs[i + 1].dub_start + EPS) {
+          out.push([fill("correct.bad_dub_overlap", {a: n, b: n + 1}), [edges[i].end, edges[i].start]]);
+        }
+      });
+      const byOrig = segs.map((s, i) => [origStart(s), origEnd(s), i]).sort((x, y) => x[0] - y[0]);
+      for (let k = 0; k + 1 < byOrig.length; k++) {
+        const [, end, i] = byOrig[k], [start, , j] = byOrig[k + 1];
+        if (end > start + 1e-3) {
+          out.push([fill("correct.bad_orig_overlap", {a: Math.min(i, j) + 1, b: Math.max(i, j) + 1}), [cells[i].offset, cells[j].offset]]);
+        }
+      }
+      return out;
+    }
+
+    function changed() { paintCorrect(); refreshClips(); }
+
+    function showValue(input, value, isMoved) {
+      if (!input) return;
+      input.value = value.toFixed(3);
+      input.setCustomValidity("");
+      input.classList.remove("is-invalid");
+      input.classList.toggle("correct-changed", isMoved);
+    }
+
+    function paintCorrect() {
+      const job = correctJob || {};
+      const refused = mapKey === "refused";
+      const active = job.status === "queued" || job.status === "processing";
+      const ready = !!map && map.base.length > 0;
+      $("#correct-table").classList.toggle("d-none", !ready);
+      let count = 0, bad = [];
+      if (ready) {
+        map.edit.forEach((s, i) => {
+          const c = cells[i];
+          c.dub.textContent = hmsMs(s.dub_start) + " – " + hmsMs(s.dub_end);
+          c.dub.classList.toggle("correct-changed", moved(i, "dub_start") || moved(i, "dub_end"));
+          const os = segChanged(i) ? origStart(s) : s.orig_start;
+          c.orig.textContent = hmsMs(os) + " – " + hmsMs(os + (s.dub_end - s.dub_start) * s.speed);
+          c.orig.classList.toggle("correct-changed", segChanged(i));
+          showValue(c.offset, s.offset, moved(i, "offset"));
+          const d = (s.offset - map.base[i].offset) * 1000;
+          c.delta.textContent = Math.abs(d) >= 0.5 ? fmtMs(d) : "";
+          c.delta.title = fill("correct.was", {v: fmtSec(map.base[i].offset)});
+          c.delta.classList.toggle("d-none", Math.abs(d) < 0.5);
+          if (segChanged(i)) count += 1;
+        });
+        edges.forEach((e, i) => {
+          showValue(e.end, map.edit[i].dub_end, moved(i, "dub_end"));
+          showValue(e.start, map.edit[i + 1].dub_start, moved(i + 1, "dub_start"));
+        });
+        bad = problems();
+        for (const [msg, inputs] of bad) {
+          for (const x of inputs) if (x) { x.classList.add("is-invalid"); x.setCustomValidity(msg); }
+        }
+      }
+      const allowed = ready && !!job.correctable && !active && !correctBusy;
+      $("#correct-fields").disabled = !ready || active || correctBusy || !job.correctable;
+      $("#correct-fields").classList.toggle("d-none", !job.correctable && !active);
+      $("#correct-apply").disabled = !allowed || bad.length > 0 || (!refused && count === 0);
+      $("#correct-reset").disabled = !ready || count === 0 || active || correctBusy;
+      $("#correct-apply span").textContent = t(refused ? "correct.accept" : "correct.apply");
+      $("#correct-apply").classList.toggle("btn-warning", refused);
+      $("#correct-apply").classList.toggle("btn-primary", !refused);
+      const state = $("#correct-state");
+      state.classList.toggle("text-danger", bad.length > 0);
+      if (active && job.rerender) state.textContent = fill("correct.rendering", {n: (job.version || 0) + 1});
+      else if (correctBusy) state.textContent = t("correct.sending");
+      else if (bad.length) state.textContent = bad.map((b) => b[0]).filter((m, k, all) => all.indexOf(m) === k).join(" ");
+      else if (!state.dataset.error) state.textContent = !ready ? "" : count ? fill("correct.changed", {n: count}) : t("correct.no_changes");
+    }
+
+    function mapDocument() {
+      const segments = map.edit.map((s, i) => {
+        const seg = {dub_start: s.dub_start, dub_end: s.dub_end, speed: s.speed,
+                     orig_start: segChanged(i) ? fix6(origStart(s)) : s.orig_start};
+        if (typeof s.confidence === "number") seg.confidence = s.confidence;
+        if (typeof s.anchors === "number") seg.anchors = s.anchors;
+        return seg;
+      });
+      const m = {segments};
+      if (typeof map.doc.speed === "number") m.speed = map.doc.speed;
+      if (typeof map.doc.confidence === "number") m.confidence = map.doc.confidence;
+      return {version: 1, map: m};
+    }
+
+    async function applyMap() {
+      const state = $("#correct-state");
+      delete state.dataset.error;
+      correctBusy = true;
+      paintCorrect();
+      try {
+        await api("PUT", "/api/tasks/" + id + "/map", mapDocument());
+        correctBusy = false;
+        pollGrace = Date.now() + 5000;   // follow the task even if it has not queued yet
+        poll();
+      } catch (e) {
+        correctBusy = false;
+        paintCorrect();
+        state.dataset.error = "1";
+        state.classList.add("text-danger");
+        state.textContent = t("correct.refused_put") + " " + e.message;
+      }
+    }
+    $("#correct-apply").addEventListener("click", applyMap);
+    $("#correct-reset").addEventListener("click", () => {
+      if (!map) return;
+      map.edit = map.base.map((x) => ({...x}));
+      delete $("#correct-state").dataset.error;
+      changed();
+    });
+
+    function versionText(v, first) {
+      const took = v.seconds === null || v.seconds === undefined ? "" : Number(v.seconds).toFixed(1);
+      const parts = [fill("correct.version", {n: v.version}), t("correct.source." + v.map_source)];
+      if (took) {
+        parts.push(v.version === 1 && v.map_source !== "given" ? fill("correct.synced_in", {s: took})
+          : fill("correct.rendered_in", {s: took}) +
+            (first && first !== v && first.seconds !== null && first.seconds !== undefined
+              ? " " + fill("correct.first_took", {s: Number(first.seconds).toFixed(1)}) : ""));
+      }
+      return parts.join(" — ");
+    }
+
+    // The card follows the task: a completed task's map (reloaded for each new version),
+    // a refused task's best map, the re-render under way.
+    function updateCorrect(job) {
+      correctJob = job;
+      const box = $("#correct-box");
+      const active = job.status === "queued" || job.status === "processing";
+      const refused = job.status === "failed" && job.error_code === "not_same_film";
+      const done = job.status === "completed" && job.result;
+      const key = done ? "v" + (job.version || 1) : refused ? "refused" : null;
+      const blocked = !job.correctable && job.correct_blocked && !(active && job.rerender);
+      if (!((key && (job.correctable || blocked)) || (active && job.rerender))) { box.classList.add("d-none"); return; }
+      box.classList.remove("d-none");
+      $("#correct-refused-help").classList.toggle("d-none", !refused);
+      $("#correct-help").classList.toggle("d-none", refused);   // no file, no clips yet
+      $("#correct-table").setAttribute("aria-describedby", refused ? "correct-refused-help" : "correct-help");
+      const versions = job.versions || [];
+      $("#correct-versions-wrap").classList.toggle("d-none", !versions.length);
+      $("#correct-versions").replaceChildren(...versions.map((v) => el("li", {class: v.version === job.version ? "fw-semibold" : ""},
+        versionText(v, versions[0]),
+        v.version === job.version ? el("span", {class: "badge text-bg-success ms-2", text: t("correct.current")}) : null)));
+      const err = $("#correct-render-error");
+      err.classList.toggle("d-none", !job.render_error);
+      err.textContent = job.render_error ? t("correct.render_error") + " " + job.render_error : "";
+      $("#correct-blocked").classList.toggle("d-none", !blocked);
+      $("#correct-blocked").textContent = blocked ? t("correct.blocked") + " " + job.correct_blocked : "";
+      if (key && job.correctable && key !== mapKey) {
+        delete $("#correct-state").dataset.error;
+        loadMap(key);
+      }
+      paintCorrect();
+    }
 
     function render(job) {
       const badge = $("#status-badge");
@@ -531,8 +872,16 @@
         $("#failure-reasons").replaceChildren(...(job.reasons || []).map((r) => el("li", {text: r})));
         if (job.has_report && !reportShown) showReport(job);
       }
+      // a re-render (Correct card) runs on a completed task: its clips and picture
+      // are the previous version's until the new one is complete
+      if (active && job.rerender) {
+        listenShown = false;
+        $("#listen-box").classList.add("d-none");
+      }
       if (job.status === "completed" && job.result) {
         const r = job.result;
+        if (shownVersion !== null && job.version !== shownVersion) { reportShown = false; listenShown = false; }
+        shownVersion = job.version;
         $("#result").classList.remove("d-none");
         const c = Math.round(100 * (r.confidence || 0));
         const level = c >= 80 ? "high" : c >= 60 ? "medium" : "low";
@@ -540,9 +889,13 @@
         const cb = $("#confidence-bar");
         cb.style.width = c + "%";
         cb.className = "progress-bar bg-" + (level === "high" ? "success" : level === "medium" ? "warning" : "danger");
-        $("#download").href = r.download_url;
+        // a new version: a new URL, so that no cache hands back the previous file
+        $("#download").href = r.download_url + (job.version > 1 ? (r.download_url.includes("?") ? "&" : "?") + "v=" + job.version : "");
         $("#download").classList.toggle("disabled", !r.output_exists);
         $("#output-name").textContent = r.output || "";
+        const cur = (job.versions || []).find((v) => v.version === job.version);
+        $("#output-version").classList.toggle("d-none", !(cur && (job.version > 1 || cur.map_source === "given")));
+        $("#output-version").textContent = cur ? fill("correct.version", {n: cur.version}) + " · " + t("correct.source." + cur.map_source) : "";
         const m = r.map || {};
         dl($("#map-summary"), [
           [t("map.offset"), offsetRange(m)],
@@ -570,6 +923,7 @@
         if (!reportShown) showReport(job);
         if (!listenShown && r.output_exists) showListen();
       }
+      updateCorrect(job);
       return active;
     }
 
@@ -577,7 +931,7 @@
       clearTimeout(timer);
       try {
         const job = await api("GET", "/api/status/" + id);
-        if (render(job)) timer = setTimeout(poll, POLL_MS);
+        if (render(job) || Date.now() < pollGrace) timer = setTimeout(poll, POLL_MS);
       } catch (e) {
         timer = setTimeout(poll, 3000);
       }
@@ -586,7 +940,8 @@
     $("#btn-retry").addEventListener("click", async () => {
       reportShown = false;
       listenShown = false;
-      ["#result", "#picture-box", "#pairs-box", "#listen-box"].forEach((s) => $(s).classList.add("d-none"));
+      mapKey = null;
+      ["#result", "#picture-box", "#pairs-box", "#listen-box", "#correct-box"].forEach((s) => $(s).classList.add("d-none"));
       try { await api("POST", "/api/tasks/" + id + "/retry"); } catch (e) { alert(e.message); }
       poll();
     });
