@@ -455,8 +455,14 @@ class JobRunner:
         for p in (job.original_path, job.dubbed_path):
             if not Path(p).is_file():
                 return f"its input {Path(p).name} is gone; start a new sync."
-        if not (self.reports_dir / f"{job.id}.json").is_file():
+        if job.status == "completed":   # an accepted map: the report holds it
+            return None
+        report = self.report(job.id)   # a refusal's (read only for those: lists are long)
+        if report is None:
             return "it has no map (no report was written); re-run it."
+        if not (report.get("map") or {}).get("segments"):
+            return ("it was refused before a map was fitted (nothing in common was "
+                    "found); check the pairing, or give a map with `sync --map`.")
         return None
 
     def rerender(self, job_id: str, tmap: TimeMap) -> Job:
@@ -504,7 +510,7 @@ class JobRunner:
         job has no report."""
         job = self.store.get(job_id)
         report = self.report(job_id) if job else None
-        if job is None or report is None or "map" not in report:
+        if job is None or report is None or not (report.get("map") or {}).get("segments"):
             return None
         source = ("refused" if job.status == "failed" else
                   report.get("map_source") or "analysed")
