@@ -436,8 +436,8 @@ JS_STRINGS: dict[str, dict[str, str]] = {
     "correct.refused_put": {"en": "The map was not accepted:", "es": "El mapa no se aceptó:"},
     "correct.map_error": {"en": "The map could not be loaded:",
                           "es": "No se pudo cargar el mapa:"},
-    "correct.blocked": {"en": "This map cannot be corrected here:",
-                        "es": "Este mapa no se puede corregir aquí:"},
+    "correct.blocked": {"en": "The map cannot be corrected here:",
+                        "es": "El mapa no se puede corregir aquí:"},
     "correct.render_error": {"en": "The last re-render failed; the previous file is kept:",
                              "es": "La última regeneración falló; se conserva el archivo "
                                    "anterior:"},

@@ -823,8 +823,9 @@
       const blocked = !job.correctable && job.correct_blocked && !(active && job.rerender);
       if (!((key && (job.correctable || blocked)) || (active && job.rerender))) { box.classList.add("d-none"); return; }
       box.classList.remove("d-none");
-      $("#correct-refused-help").classList.toggle("d-none", !refused);
-      $("#correct-help").classList.toggle("d-none", refused);   // no file, no clips yet
+      const open = !!job.correctable || (active && job.rerender);
+      $("#correct-refused-help").classList.toggle("d-none", !(refused && open));
+      $("#correct-help").classList.toggle("d-none", refused || !open);   // refused: no file, no clips yet
       $("#correct-table").setAttribute("aria-describedby", refused ? "correct-refused-help" : "correct-help");
       const versions = job.versions || [];
       $("#correct-versions-wrap").classList.toggle("d-none", !versions.length);
