@@ -83,13 +83,25 @@ class Settings:
     nvidia_visible_devices: str = "all"
     puid: int = 1000
     pgid: int = 1000
-    compose_profiles: str = "gpu"      # which compose service runs: gpu (CUDA image) | cpu
+    compose_profiles: str = "gpu"      # which compose service runs: gpu (CUDA image) | cpu | scale
+    # Several machines (app.queue): a Redis URL turns the web app into a producer for Celery
+    # workers (`./start.sh worker`); "" = embedded mode (threads + SQLite, as ever).
+    queue_url: str = ""
+    # Jobs one worker runs at once (prefork processes; each decodes two films).
+    worker_concurrency: int = 1
+    # Seconds between a running job's heartbeats; a job silent for 6 of them (60 s) has lost
+    # its worker and is queued again (3 losses: failed). Sweeps every 3 of them (30 s).
+    worker_heartbeat_s: int = 10
+    # Seconds a worker waits, job claimed, before running it: only to test the fault
+    # handling (a worker killed mid-job); 0 in use.
+    worker_test_delay_s: float = 0.0
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("secret_key", None)
         d.pop("api_key", None)
+        d["queue_url"] = redact_url(self.queue_url)
         return d
 
 
@@ -194,6 +206,30 @@ def _cpus(name: str, v: str) -> str:
     return v.strip()
 
 
+def _queue_url(name: str, v: str) -> str:
+    """"" (embedded mode) or a Redis URL: redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://
+    for TLS."""
+    from urllib.parse import urlsplit
+    s = v.strip()
+    if not s:
+        return ""
+    try:
+        url = urlsplit(s)
+        url.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("redis", "rediss") or not url.hostname \
+            or url.path.strip("/") and not url.path.strip("/").isdigit():
+        raise ConfigError(f"{name}={redact_url(s)!r}: expected redis://HOST:6379/0 (or "
+                          "rediss:// for TLS; empty = embedded mode, no queue)")
+    return s
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by ***, for logs and pages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
 _GPU_ID = re.compile(r"(\d+|GPU-[0-9a-fA-F-]+|MIG-[\w/-]+)")
 
 
@@ -233,7 +269,11 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "NVIDIA_VISIBLE_DEVICES": ("nvidia_visible_devices", _gpus),
     "PUID": ("puid", _int(0)),
     "PGID": ("pgid", _int(0)),
-    "COMPOSE_PROFILES": ("compose_profiles", _choice("gpu", "cpu")),
+    "COMPOSE_PROFILES": ("compose_profiles", _choice("gpu", "cpu", "scale")),
+    "QUEUE_URL": ("queue_url", _queue_url),
+    "WORKER_CONCURRENCY": ("worker_concurrency", _int(1, 64)),
+    "WORKER_HEARTBEAT_S": ("worker_heartbeat_s", _int(1, 60)),
+    "WORKER_TEST_DELAY_S": ("worker_test_delay_s", _float(0.0, 3600.0)),
     "MODELS_DIR": ("engine.models_dir", _path),
     "DEVICE": ("engine.device", _choice("auto", "cpu", "cuda")),
     "WHISPER_MODEL": ("engine.whisper_model", _str),

@@ -62,3 +62,11 @@ class Cancelled(SyncDubError):
 
     code = "cancelled"
     http_status = 409
+
+
+class QueueUnavailable(SyncDubError):
+    """The job queue (QUEUE_URL's Redis) cannot be reached: nothing can be queued or read
+    until it is back (HTTP 503)."""
+
+    code = "queue_unavailable"
+    http_status = 503
