@@ -54,7 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from config import load_settings
 
     from app import api, api_batches, main, security
-    from app.batches import BatchStore
+    from app.batches import open_batch_store
     from app.jobs import JobRunner
     from app.logging_setup import configure_logging
     from app.uploads import ChunkedUploads, StreamingRequest
@@ -82,7 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["chunked_uploads"] = uploads
     runner = JobRunner(settings, engine=engine)
     app.extensions["jobs"] = runner
-    app.extensions["batches"] = BatchStore(runner.store)
+    app.extensions["batches"] = open_batch_store(runner.store)
     runner.start()
 
     app.register_blueprint(api.bp)

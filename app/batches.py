@@ -2,10 +2,11 @@
 dubs (app.services.pairing), or pairs given by hand, one job per pair on the job runner.
 
 A batch is kept in the jobs' SQLite file (table `batches`, through the JobStore's
-connection), so a restart loses nothing; its episodes are ordinary jobs carrying the
-batch's id (`Job.batch_id`), their label (`Job.episode`) and the batch's output folder
-(`Job.output_subdir`): OUTPUT_DIR/<batch name>/<original's stem>.mkv, " (2)" added when
-that name is taken. A batch's state is read from its jobs, never stored:
+connection), or beside the jobs in Redis with QUEUE_URL (open_batch_store), so a restart
+loses nothing; its episodes are ordinary jobs carrying the batch's id (`Job.batch_id`),
+their label (`Job.episode`) and the batch's output folder (`Job.output_subdir`):
+OUTPUT_DIR/<batch name>/<original's stem>.mkv, " (2)" added when that name is taken.
+A batch's state is read from its jobs, never stored:
 
 - processing: some episode is queued or processing;
 - completed: every episode completed;
@@ -305,6 +306,15 @@ class BatchStore:
 
     def delete(self, batch_id: str) -> None:
         self.jobs.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+
+
+def open_batch_store(jobs: Any) -> Any:
+    """Batches beside the jobs: in their SQLite file, or in their Redis when the jobs are
+    there (QUEUE_URL: app.jobstore_redis.RedisBatchStore, the same interface)."""
+    if isinstance(jobs, JobStore):
+        return BatchStore(jobs)
+    from app.jobstore_redis import RedisBatchStore
+    return RedisBatchStore(jobs)
 
 
 # ------------------------------------------------------------------ the service
