@@ -4,6 +4,8 @@
 #   ./start.sh setup      create .venv, install pinned requirements, install ffmpeg if missing
 #   ./start.sh test [ARGS] set up if needed, then run the whole test suite (pytest ARGS)
 #   ./start.sh cli ARGS   run the command-line tool (python -m app ARGS)
+#   ./start.sh worker [ARGS] set up if needed, then run a job worker for QUEUE_URL's Redis
+#                         (celery worker, WORKER_CONCURRENCY processes; ARGS go to celery)
 #   ./start.sh docker     build and start the Docker compose service
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -74,6 +76,25 @@ serve() {
     --access-logfile - --error-logfile - "app:app"
 }
 
+worker() {
+  setup
+  # shellcheck disable=SC1091
+  [ -f .env ] && set -a && . ./.env && set +a
+  if [ -z "${QUEUE_URL:-}" ]; then
+    log "QUEUE_URL is not set: a worker runs the jobs a web app queues on Redis."
+    log "Set QUEUE_URL=redis://HOST:6379/0 (the web app's) in .env, with UPLOADS_DIR, OUTPUT_DIR"
+    log "and MEDIA_SOURCE_PATH on storage shared with it; on one machine just run ./start.sh."
+    exit 2
+  fi
+  "$VENV/bin/python" config.py || exit 2
+  log "worker: ${WORKER_CONCURRENCY:-1} job(s) at once from the queue syncdub.jobs"
+  # prefork: one process per job (a killed process loses one job: it is delivered again);
+  # no gossip/mingle: SyncDub's own heartbeats in Redis say which workers are alive.
+  exec "$VENV/bin/celery" -A app.queue:celery worker --pool prefork \
+    --concurrency "${WORKER_CONCURRENCY:-1}" -n "syncdub@%h" -Q syncdub.jobs \
+    --without-gossip --without-mingle --loglevel "${LOG_LEVEL:-INFO}" "$@"
+}
+
 cmd="${1:-serve}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -84,6 +105,7 @@ case "$cmd" in
     exec "$VENV/bin/python" -m pytest tests "$@"
     ;;
   cli) setup; exec "$VENV/bin/python" -m app "$@" ;;
+  worker) worker "$@" ;;
   docker)
     if ! command -v docker >/dev/null 2>&1; then
       log "Docker is not installed here; see README.md (Docker) or use ./start.sh natively."
@@ -106,5 +128,5 @@ case "$cmd" in
       exec docker-compose --compatibility up -d --build "$@"
     fi
     ;;
-  *) log "unknown command: $cmd (use: setup, test, cli, docker, or nothing to serve)"; exit 2 ;;
+  *) log "unknown command: $cmd (use: setup, test, cli, worker, docker, or nothing to serve)"; exit 2 ;;
 esac

@@ -16,6 +16,12 @@ new one is complete; until then the previous one stays and can be downloaded. A 
 that fails or is cancelled leaves the previous version in place (status back to
 completed, `render_error` says what happened). Each version's map document is kept in
 DATA_DIR/maps/<job>/v<N>.json.
+
+Several machines (QUEUE_URL set, app.queue): the same runner with another store and
+another dispatcher. Jobs live in Redis (app.jobstore_redis), the web app only queues them
+on Celery and the workers (`./start.sh worker`) run each one through `run_one`, the same
+`_run` / `_run_rerender` as the thread pool. Reports and map documents then live under
+OUTPUT_DIR/.syncdub/ (storage every machine sees), not DATA_DIR.
 """
 from __future__ import annotations
 
@@ -224,6 +230,15 @@ class JobStore:
             self._db.close()
 
 
+def open_store(settings) -> JobStore:
+    """The job store the settings ask for: Redis when QUEUE_URL is set (every machine
+    reads it; app.jobstore_redis, the same interface), else SQLite in DATA_DIR."""
+    if settings.queue_url:
+        from app.jobstore_redis import RedisJobStore
+        return RedisJobStore(settings.queue_url)  # type: ignore[return-value]
+    return JobStore(Path(settings.data_dir) / "jobs.sqlite3")
+
+
 def _default_engine() -> Engine:
     from app.services.sync_service import run_sync  # heavy imports: only when a job runs
     return run_sync
@@ -285,21 +300,34 @@ class NotCorrectable(SyncDubError):
 
 
 class JobRunner:
-    """Runs jobs on a thread pool (MAX_CONCURRENT_JOBS workers; the rest wait queued)."""
+    """Runs jobs on a thread pool (MAX_CONCURRENT_JOBS workers; the rest wait queued), or,
+    with QUEUE_URL, queues them for Celery workers (app.queue). `worker=True`: the runner
+    inside a queue worker, which runs the jobs it is given (`run_one`)."""
 
-    def __init__(self, settings, engine: Engine | None = None):
+    def __init__(self, settings, engine: Engine | None = None, worker: bool = False):
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.output_dir = Path(settings.output_dir)
         self.work_root = self.data_dir / "work"
-        self.reports_dir = self.data_dir / "reports"
-        self.maps_dir = self.data_dir / "maps"
-        for d in (self.data_dir, self.output_dir, self.reports_dir):
+        # Reports and map documents: where every process that reads them can
+        state = self.output_dir / ".syncdub" if settings.queue_url else self.data_dir
+        self.reports_dir = state / "reports"
+        self.maps_dir = state / "maps"
+        # A worker never makes the shared folders: finding them is its proof that it sees
+        # the web app's storage (app.queue.JobQueue.check_reachable).
+        for d in (self.data_dir,) if worker else (self.data_dir, self.output_dir,
+                                                  self.reports_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self.store = open_store(settings)
         self._engine = engine
-        self._pool = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
-                                        thread_name_prefix="syncdub-job")
+        self.queue = None
+        self._pool: ThreadPoolExecutor | None = None
+        if settings.queue_url:
+            from app.queue import JobQueue
+            self.queue = JobQueue(settings, self.store)  # type: ignore[arg-type]
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs,
+                                            thread_name_prefix="syncdub-job")
         self._cancels: dict[str, threading.Event] = {}
         self._reserved: set[Path] = set()
         self._lock = threading.Lock()
@@ -308,7 +336,18 @@ class JobRunner:
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
-        """Recover after a restart: processing -> failed (interrupted), queued -> run."""
+        """Recover after a restart: processing -> failed (interrupted), queued -> run.
+        With a queue, the jobs are the workers' (and the broker's): only the reaper runs
+        here (app.queue: a job whose worker was lost is queued again)."""
+        if self.queue is not None:
+            threading.Thread(target=self.queue.run_reaper, args=(self._stop, self.worker_lost),
+                             name="syncdub-reaper", daemon=True).start()
+        else:
+            self._recover()
+        self.sweep_inputs()
+        threading.Thread(target=self._sweeper, name="syncdub-sweep", daemon=True).start()
+
+    def _recover(self) -> None:
         for job_id in self.store.ids_with_status("processing"):
             remove_tree(self.work_root / job_id)
             job = self.store.get(job_id)
@@ -323,8 +362,6 @@ class JobRunner:
                            job_id, job_id)
         for job_id in self.store.ids_with_status("queued"):
             self._submit(job_id)
-        self.sweep_inputs()
-        threading.Thread(target=self._sweeper, name="syncdub-sweep", daemon=True).start()
 
     def _sweeper(self) -> None:
         while not self._stop.wait(SWEEP_INTERVAL_S):
@@ -364,8 +401,11 @@ class JobRunner:
         self._stop.set()
         for ev in list(self._cancels.values()):
             ev.set()
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
         if wait:
+            if self.queue is not None:
+                self.queue.close()
             self.store.close()
 
     @property
@@ -382,8 +422,11 @@ class JobRunner:
         return job
 
     def _submit(self, job_id: str) -> None:
+        if self.queue is not None:
+            self.queue.send(job_id)   # a worker runs it (app.queue.run_job)
+            return
         self._cancels[job_id] = threading.Event()
-        self._pool.submit(self._run_safely, job_id)
+        self._pool.submit(self._run_safely, job_id)  # type: ignore[union-attr]
 
     def get(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
@@ -399,6 +442,8 @@ class JobRunner:
         ev = self._cancels.get(job_id)
         if ev is not None:
             ev.set()
+        if self.queue is not None:
+            self.queue.request_cancel(job_id)   # the worker running it polls this
         if job.rerender_map and job.status == "queued" and self._has_previous(job):
             if self._back_to_previous(job, "re-render cancelled by the user",
                                       only_if_status=("queued",)):
@@ -558,9 +603,52 @@ class JobRunner:
             stem = output_stem(job.custom_name, job.original_name)
             folder = self.output_dir / job.output_subdir if job.output_subdir \
                 else self.output_dir
-            path = unique_path(folder, stem, ".mkv", taken=self._reserved)
-            self._reserved.add(path)
-            return path
+            taken = set(self._reserved)
+            while True:
+                path = unique_path(folder, stem, ".mkv", taken=taken)
+                # With a queue, a name is also claimed for every machine writing there.
+                if self.queue is None or self.queue.claim_path(path, job.id):
+                    self._reserved.add(path)
+                    return path
+                taken.add(path)
+
+    def _release_output(self, path: Path) -> None:
+        with self._lock:
+            self._reserved.discard(path)
+        if self.queue is not None:
+            self.queue.release_path(path)
+
+    def _check_reachable(self, job: Job) -> None:
+        """On a queue worker: InputError naming the first input or output folder this
+        machine does not see (inputs and outputs must be on shared storage)."""
+        if self.queue is not None:
+            self.queue.check_reachable(job, self.reports_dir)
+
+    def run_one(self, job_id: str, cancel: threading.Event) -> None:
+        """Run one queued job in this process, `cancel` its stop signal: what a queue
+        worker does with a job it is given (app.queue), the same path as the pool's."""
+        self._cancels[job_id] = cancel
+        self._run_safely(job_id)
+
+    def worker_lost(self, job: Job, why: str) -> None:
+        """A job the reaper took back from a lost worker too many times (it is queued,
+        no message sent): failed, or a re-render back to its previous version."""
+        if job.rerender_map and self._has_previous(job):
+            self._back_to_previous(job, f"re-render failed: {why}", only_if_status=("queued",))
+        else:
+            self.store.update(job.id, only_if_status=("queued",), status="failed",
+                              stage="failed", message=why, error=why,
+                              error_code="worker_lost", rerender_map=None,
+                              finished_at=utcnow())
+        logger.warning("job %s: %s", job.id, why)
+
+    def queue_status(self) -> dict[str, Any]:
+        """How jobs are run, for the health check and the System page: the embedded
+        threads, or the queue's state (Redis reachable, workers seen, queue length)."""
+        if self.queue is None:
+            return {"ok": self.alive, "mode": "embedded",
+                    "workers": self.settings.max_concurrent_jobs}
+        return self.queue.status()
 
     def _run(self, job_id: str) -> None:
         cancel = self._cancels.setdefault(job_id, threading.Event())
@@ -581,6 +669,7 @@ class JobRunner:
         started = time.monotonic()
         logger.info("job %s started -> %s", job_id, output.name)
         try:
+            self._check_reachable(job)
             engine = self._engine or _default_engine()
             request = SyncRequest(original=Path(job.original_path), dub=Path(job.dubbed_path),
                                   output=output, mode=job.mode, gap_fill=job.gap_fill,
@@ -634,8 +723,7 @@ class JobRunner:
                               error_code="internal_error", finished_at=utcnow())
         finally:
             remove_tree(work)
-            with self._lock:
-                self._reserved.discard(output)
+            self._release_output(output)
             self._cancels.pop(job_id, None)
 
     def _run_rerender(self, job: Job, cancel: threading.Event) -> None:
@@ -650,6 +738,7 @@ class JobRunner:
         logger.info("job %s: re-render of a map set by hand -> %s (version %d)", job.id,
                     output.name, job.version + 1)
         try:
+            self._check_reachable(job)
             tmap = mapdoc.read_map_file(Path(job.rerender_map or ""))
             engine = self._engine or _default_engine()
             before = self.report(job.id) or {}
@@ -696,8 +785,7 @@ class JobRunner:
             logger.warning("job %s: %s", job.id, why)
         finally:
             remove_tree(work)
-            with self._lock:
-                self._reserved.discard(output)
+            self._release_output(output)
             self._cancels.pop(job.id, None)
 
     def _keep_map(self, job_id: str, version: int, tmap: dict[str, Any]) -> None:
