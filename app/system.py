@@ -104,20 +104,62 @@ def _existing(p: Path) -> Path:
     return p
 
 
+def runner_check(settings, runner) -> dict[str, Any]:
+    """The job runner: embedded (threads) or the queue (QUEUE_URL: Redis reachable,
+    workers seen, queue length); ok, the job counts and, when not ok, the problem."""
+    queue = runner.queue_status()
+    check: dict[str, Any] = {"ok": runner.alive and queue["ok"], "mode": queue["mode"],
+                             "workers": settings.max_concurrent_jobs}
+    if queue["mode"] != "embedded":
+        check.update(queue_length=queue.get("queue_length"),
+                     workers=queue.get("workers_alive", 0), url=queue["url"])
+    if queue["ok"] or queue["mode"] == "embedded":
+        counts = runner.counts()
+        check.update(queued=counts["queued"], processing=counts["processing"])
+    if not check["ok"]:
+        check["problem"] = queue.get("problem") if runner.alive and queue.get("problem") \
+            else "the job runner has stopped"
+    return check
+
+
 def health(settings, runner) -> dict[str, Any]:
     """ok: everything needed for a sync works; degraded: the speech path can't run;
-    error: ffmpeg, disk space or the runner is missing."""
-    counts = runner.counts()
+    error: ffmpeg, disk space or the runner (or its queue) is missing; `reason` then
+    says which."""
     checks = {
         "ffmpeg": ffmpeg_info(),
         "models": models_check(settings.engine),
         "disk": disk_status(settings),
-        "runner": {"ok": runner.alive, "workers": settings.max_concurrent_jobs,
-                   "queued": counts["queued"], "processing": counts["processing"]},
+        "runner": runner_check(settings, runner),
     }
     critical = all(checks[k]["ok"] for k in ("ffmpeg", "disk", "runner"))
     status = "ok" if critical and checks["models"]["ok"] else "degraded" if critical else "error"
-    return {"status": status, "checks": checks}
+    out: dict[str, Any] = {"status": status, "checks": checks}
+    if status == "error":
+        why = {"ffmpeg": "ffmpeg: not found or not working",
+               "disk": f"disk: less than {MIN_FREE_BYTES // 1024**3} GB free",
+               "runner": checks["runner"].get("problem", "the job runner has stopped")}
+        out["reason"] = "; ".join(why[k] for k in why if not checks[k]["ok"])
+    return out
+
+
+def _counts(runner) -> dict[str, int]:
+    """The jobs by status; zeros while the queue's Redis is away (the page says why)."""
+    from app.errors import QueueUnavailable
+    try:
+        return runner.counts()
+    except QueueUnavailable:
+        return {"queued": 0, "processing": 0, "completed": 0, "failed": 0, "cancelled": 0}
+
+
+def _queue(status: dict[str, Any]) -> dict[str, Any]:
+    """How jobs run, for the System page: "embedded" (threads), or "celery" with the
+    queue's length and the workers seen (host, concurrency, jobs, last heartbeat)."""
+    if status["mode"] == "embedded":
+        return {"mode": "embedded", "ok": status["ok"], "workers": []}
+    return {"mode": "celery", "ok": status["ok"], "url": status["url"],
+            "queue": status["queue"], "length": status.get("queue_length"),
+            "problem": status.get("problem"), "workers": status.get("worker_list", [])}
 
 
 def system_info(settings, runner) -> dict[str, Any]:
@@ -138,7 +180,8 @@ def system_info(settings, runner) -> dict[str, Any]:
         "gpu": {"cuda_devices": cuda_device_count(), "device_setting": settings.engine.device,
                 "device": resolve_device(settings.engine.device)},
         "models": models_check(settings.engine),
-        "jobs": {**runner.counts(), "max_concurrent": settings.max_concurrent_jobs},
+        "jobs": {**_counts(runner), "max_concurrent": settings.max_concurrent_jobs},
+        "queue": _queue(runner.queue_status()),
         "media_source": {"enabled": settings.media_source_enabled,
                          "path": str(settings.media_source_path)},
         "limits": {"max_content_length": settings.max_content_length,

@@ -95,6 +95,9 @@ class _Runner:
     def counts(self) -> dict[str, int]:
         return {"queued": 0, "processing": 0}
 
+    def queue_status(self) -> dict:
+        return {"ok": True, "mode": "embedded", "workers": 1}
+
 
 @pytest.mark.parametrize("model", ["base", "small", "large-v3"])
 def test_health_reports_the_engines_answer(tmp_path, model):

@@ -108,6 +108,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "sys.versions": {"en": "Versions", "es": "Versiones"},
     "sys.jobs": {"en": "Jobs", "es": "Trabajos"},
     "sys.health": {"en": "Health", "es": "Salud"},
+    # the job queue (QUEUE_URL: Celery workers on Redis) or the embedded threads
+    "sys.queue": {"en": "Job queue", "es": "Cola de trabajos"},
+    "sys.embedded": {"en": "embedded (threads)", "es": "integrada (hilos)"},
+    "sys.queue_length": {"en": "waiting in the queue", "es": "en espera en la cola"},
+    "sys.workers": {"en": "Workers", "es": "Trabajadores"},
+    "sys.no_workers": {"en": "No worker seen yet: start one with ./start.sh worker.",
+                       "es": "Aún no se ha visto ningún trabajador: inicia uno con "
+                             "./start.sh worker."},
+    "sys.worker_host": {"en": "Host", "es": "Equipo"},
+    "sys.concurrency": {"en": "At once", "es": "A la vez"},
+    "sys.running": {"en": "Running", "es": "En curso"},
+    "sys.last_seen": {"en": "Last heartbeat", "es": "Último latido"},
+    "sys.seconds_ago": {"en": "s ago", "es": "s atrás"},
+    "sys.lost": {"en": "lost", "es": "perdido"},
+    "sys.idle": {"en": "idle", "es": "libre"},
     # season batches (pages: /batches, /batches/new, /batches/<id>)
     "nav.batches": {"en": "Season batch", "es": "Temporada"},
     "batch.new_title": {"en": "Sync a season", "es": "Sincronizar una temporada"},
