@@ -79,6 +79,34 @@ def test_each_profile_is_the_one_container_with_limits_health_and_logs(resolved,
         assert devices is None
 
 
+def test_scale_profile_is_valid_with_env_example():
+    r = compose_config("--profile", "scale", "config", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "WARNING" not in r.stderr, r.stderr
+
+
+def test_scale_profile_is_redis_a_web_app_and_workers_on_the_same_volumes(resolved):
+    """`docker compose --profile scale up --scale worker=4`: the official redis image,
+    the web app queueing on it, workers from the same image; the storage shared."""
+    svcs = resolved["services"]
+    redis, web, worker = svcs["redis"], svcs["syncdub-web"], svcs["worker"]
+    assert all(s["profiles"] == ["scale"] for s in (redis, web, worker))
+    assert redis["image"] == "redis:7" and "--appendonly" in redis["command"]
+    assert web["image"] == worker["image"] == "syncdub:cpu"
+    for svc in (web, worker):
+        assert svc["environment"]["QUEUE_URL"] == "redis://redis:6379/0"
+        assert "redis" in svc["depends_on"]
+        env = {k: str(v) for k, v in svc["environment"].items() if v is not None}
+        assert config.load_settings(env).queue_url == "redis://redis:6379/0"
+    assert worker["command"] == ["./start.sh", "worker"]
+    assert "container_name" not in worker and "ports" not in worker   # --scale worker=N
+    assert web["ports"][0]["target"] == 5000 and "/api/health" in " ".join(
+        web["healthcheck"]["test"])
+    assert dict(mount(v) for v in worker["volumes"]) == dict(mount(v) for v in web["volumes"])
+    assert {mount(v)[0] for v in web["volumes"]} >= {"/app/uploads", "/app/output",
+                                                    "/app/media"}
+
+
 def test_container_environment_passes_every_variable_and_config_accepts_it(resolved):
     env = resolved["services"]["syncdub-app"]["environment"]
     assert sorted(set(config.VARIABLES) - set(env)) == [], "config reads it; compose drops it"
