@@ -120,12 +120,21 @@ class JobQueue:
             return self._celery
 
     def send(self, job_id: str) -> None:
-        """One message for `job_id` (its cancel flag from an earlier run cleared)."""
+        """One message for `job_id` (its cancel flag from an earlier run cleared). When
+        it cannot be sent, the job is failed with the reason (it can be re-run), never
+        left queued with no message, and QueueUnavailable is raised."""
         try:
             self.r.delete(self.key("cancel", job_id))
             self.celery().send_task(TASK_NAME, args=[job_id], queue=QUEUE_NAME)
         except Exception as e:  # kombu's OperationalError, redis' ConnectionError
-            raise unreachable(self.url, e) from None
+            error = unreachable(self.url, e)
+            try:
+                self.store.update(job_id, only_if_status=("queued",), status="failed",
+                                  stage="failed", message=str(error), error=str(error),
+                                  error_code=error.code, finished_at=utcnow())
+            except Exception:  # Redis away: the job was not stored either
+                pass
+            raise error from None
         logger.info("job %s sent to the queue %s", job_id, QUEUE_NAME)
 
     @guarded
