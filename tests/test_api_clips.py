@@ -8,8 +8,8 @@ import pytest
 
 from app.services.clips import clip_format
 from tests.helpers.media import ffprobe, streams
-from tests.helpers.web import (FakeEngine, app_for, assert_error, make_settings, upload,
-                               wait_finished)
+from tests.helpers.web import (FakeEngine, app_for, assert_error, completed_upload,
+                               make_settings, upload, wait_finished)
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,7 @@ def done(tmp_path_factory, clips):
     orig, dub = clips
     with app_for(s) as app:
         client = app.test_client()
-        r = upload(client, orig.read_bytes(), dub.read_bytes(),
-                   names=("Film (2001).mkv", "Film.ES.mkv"), mode="audio")
-        assert r.status_code == 202, r.get_json()
-        tid = r.get_json()["task_id"]
-        job = wait_finished(client, tid, timeout=180)
-        assert job["status"] == "completed", job
+        tid = completed_upload(client, orig, dub)
         yield client, s, tid
 
 

@@ -19,8 +19,8 @@ from app.jobs import JobRunner
 from app.services.clips import clip_format
 from app.services.types import SyncResult
 from tests.helpers.media import decode_mono, ffprobe
-from tests.helpers.web import (FakeEngine, app_for, assert_error, fake_sync_report,
-                               make_settings, upload, wait_finished)
+from tests.helpers.web import (FakeEngine, app_for, assert_error, completed_upload,
+                               fake_sync_report, make_settings, upload, wait_finished)
 
 RATE = 16000
 
@@ -63,13 +63,9 @@ def done(tmp_path_factory, clips):
     orig, dub = clips
     with app_for(s) as app:
         client = app.test_client()
-        r = upload(client, orig.read_bytes(), dub.read_bytes(),
-                   names=("Film (2001).mkv", "Film.ES.mkv"), mode="audio")
-        tid = r.get_json()["task_id"]
-        job = wait_finished(client, tid, timeout=180)
-        assert job["status"] == "completed", job
+        tid = completed_upload(client, orig, dub)
         first = tmp / "v1.mkv"
-        first.write_bytes(client.get(job["result"]["download_url"]).get_data())
+        first.write_bytes(client.get(f"/api/download/{tid}").get_data())
         yield client, s, tid, first
 
 

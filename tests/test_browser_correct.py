@@ -5,22 +5,18 @@ of the new download is measured against the old one's: it moved by the nudge. A 
 pair's best map is accepted by hand from the same card."""
 from __future__ import annotations
 
-import json
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers.browser import chromium
+from tests.helpers.browser import AUDIO_ARGS, chromium
 from tests.helpers.media import decode_mono, ffmpeg, make_pair, make_unrelated, streams
-from tests.helpers.web import free_port, start_gunicorn, stop
+from tests.helpers.web import free_port, http_json, start_gunicorn, stop, wait_served_task
 
 SHOTS = Path("/tmp/correct_shots")
-# a clip may start without a click (the test calls play()); no sound on the test machine
-AUDIO_ARGS = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 RATE = 16000            # Hz: the dub tracks compared at this rate (0.0625 ms a sample)
 
 pytestmark = pytest.mark.browser
@@ -30,22 +26,6 @@ pytestmark = pytest.mark.browser
 def browser(tmp_path):
     with chromium(tmp_path / "profile", locale="en-GB", extra_args=AUDIO_ARGS) as ctx:
         yield ctx
-
-
-def _json(method: str, url: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(url, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
-
-
-def _wait_finished(base: str, tid: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := _json("GET", f"{base}/api/status/{tid}"))["status"] in (
-            "queued", "processing") and time.monotonic() < deadline:
-        time.sleep(0.3)
-    return job
 
 
 @pytest.fixture
@@ -63,7 +43,7 @@ def server(tmp_path):
 
 
 def _sync(base: str, original: str, dub: str) -> str:
-    return _json("POST", base + "/api/sync", {"original_path": original, "dubbed_path": dub,
+    return http_json("POST", base + "/api/sync", {"original_path": original, "dubbed_path": dub,
                                               "mode": "audio"})["task_id"]
 
 
@@ -107,12 +87,12 @@ def test_nudge_preview_apply_and_the_new_file_moved(browser, server, clips, tmp_
     for clip, name in zip(clips, ("Film.mkv", "Film.ES.mkv")):
         shutil.copy(clip, media / name)
     tid = _sync(base, "Film.mkv", "Film.ES.mkv")
-    job = _wait_finished(base, tid)
+    job = wait_served_task(base, tid)
     assert job["status"] == "completed" and job["correctable"] and job["version"] == 1, job
     old = _download(base + job["result"]["download_url"], tmp_path / "v1.mkv")
-    doc = _json("GET", f"{base}/api/tasks/{tid}/map")
+    doc = http_json("GET", f"{base}/api/tasks/{tid}/map")
     segs = doc["map"]["segments"]
-    points = _json("GET", f"{base}/api/tasks/{tid}/points")["points"]
+    points = http_json("GET", f"{base}/api/tasks/{tid}/points")["points"]
 
     page = browser.new_page()
     page.goto(f"{base}/tasks/{tid}")
@@ -166,7 +146,7 @@ def test_nudge_preview_apply_and_the_new_file_moved(browser, server, clips, tmp_
     page.wait_for_function("() => document.querySelectorAll('#correct-versions li').length === 2",
                            timeout=120_000)
     page.wait_for_selector("#correct-segments tr.correct-seg", timeout=30_000)
-    job = _json("GET", f"{base}/api/status/{tid}")
+    job = http_json("GET", f"{base}/api/status/{tid}")
     assert job["status"] == "completed" and job["version"] == 2, job
     assert job["map_source"] == "given" and job["render_error"] is None
     assert [v["map_source"] for v in job["versions"]] == ["analysed", "given"]
@@ -176,7 +156,7 @@ def test_nudge_preview_apply_and_the_new_file_moved(browser, server, clips, tmp_
     assert "current" in versions.nth(1).inner_text()
     assert page.locator("#output-version").inner_text() == "Version 2 · map set by hand"
     page.wait_for_function("() => !document.querySelector('#correct-segments .correct-changed')")
-    new_doc = _json("GET", f"{base}/api/tasks/{tid}/map")
+    new_doc = http_json("GET", f"{base}/api/tasks/{tid}/map")
     assert new_doc["source"] == "given" and new_doc["render_version"] == 2
     assert new_doc["map"]["segments"][seg]["offset"] == pytest.approx(
         segs[seg]["offset"] + 0.2, abs=1e-6)
@@ -225,9 +205,9 @@ def test_a_refused_map_is_accepted_by_hand(browser, server, tmp_path):
     shutil.copy(orig, media / "Film.mkv")
     shutil.copy(dub, media / "Other.mkv")
     tid = _sync(base, "Film.mkv", "Other.mkv")
-    job = _wait_finished(base, tid)
+    job = wait_served_task(base, tid)
     assert job["status"] == "failed" and job["error_code"] == "not_same_film", job
-    doc = _json("GET", f"{base}/api/tasks/{tid}/map")
+    doc = http_json("GET", f"{base}/api/tasks/{tid}/map")
     assert doc["source"] == "refused" and doc["map"]["segments"], doc
 
     page = browser.new_page()
@@ -244,7 +224,7 @@ def test_a_refused_map_is_accepted_by_hand(browser, server, tmp_path):
     accept.click()
     page.wait_for_selector("#status-badge:text('Completed')", timeout=120_000)
     page.wait_for_selector("#correct-versions li", timeout=30_000)
-    job = _json("GET", f"{base}/api/status/{tid}")
+    job = http_json("GET", f"{base}/api/status/{tid}")
     assert job["status"] == "completed" and job["version"] == 1, job
     assert job["map_source"] == "given" and job["versions"][0]["map_source"] == "given"
     assert page.locator("#failure").is_hidden()
@@ -264,12 +244,12 @@ def test_edges_move_on_the_dub_and_overlaps_are_caught(browser, server, clips):
     for clip, name in zip(clips, ("Film.mkv", "Film.ES.mkv")):
         shutil.copy(clip, media / name)
     tid = _sync(base, "Film.mkv", "Film.ES.mkv")
-    assert _wait_finished(base, tid)["status"] == "completed"
+    assert wait_served_task(base, tid)["status"] == "completed"
     three = [(1.5, 10.0, -1.5), (10.0, 17.0, -1.0), (18.0, 24.0, -1.9)]
-    _json("PUT", f"{base}/api/tasks/{tid}/map", {"version": 1, "map": {"segments": [
+    http_json("PUT", f"{base}/api/tasks/{tid}/map", {"version": 1, "map": {"segments": [
         {"dub_start": a, "dub_end": b, "speed": 1.0, "orig_start": a + off}
         for a, b, off in three]}})
-    assert _wait_finished(base, tid)["version"] == 2
+    assert wait_served_task(base, tid)["version"] == 2
 
     page = browser.new_page()
     page.goto(f"{base}/tasks/{tid}")
@@ -308,7 +288,7 @@ def test_edges_move_on_the_dub_and_overlaps_are_caught(browser, server, clips):
     page.click("#correct-apply")
     page.wait_for_function("() => document.querySelectorAll('#correct-versions li').length === 3",
                            timeout=120_000)
-    got = _json("GET", f"{base}/api/tasks/{tid}/map")["map"]["segments"]
+    got = http_json("GET", f"{base}/api/tasks/{tid}/map")["map"]["segments"]
     assert [t for s in got for t in (s["dub_start"], s["dub_end"])] == pytest.approx(
         [1.5, 11.0, 11.0, 17.0, 18.2, 24.0], abs=1e-6)
     assert [s["offset"] for s in got] == pytest.approx([-1.5, -1.0, -1.9], abs=1e-6)

@@ -3,20 +3,15 @@ against gunicorn and the real engine: a finished task's page lists its listening
 and a clip plays (the audio element loads it and knows its length)."""
 from __future__ import annotations
 
-import json
 import shutil
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.browser import chromium
-from tests.helpers.web import free_port, start_gunicorn, stop
+from tests.helpers.browser import AUDIO_ARGS, chromium
+from tests.helpers.web import free_port, http_json, start_gunicorn, stop, wait_served_task
 
 SHOTS = Path("/tmp/listen_shots")
-# a clip may start without a click (the test calls play()); no sound on the test machine
-AUDIO_ARGS = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +20,6 @@ pytestmark = pytest.mark.browser
 def browser(tmp_path):
     with chromium(tmp_path / "profile", locale="en-GB", extra_args=AUDIO_ARGS) as ctx:
         yield ctx
-
-
-def _json(method: str, url: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(url, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.load(r)
 
 
 @pytest.fixture
@@ -47,13 +34,10 @@ def finished(tmp_path, clips):
                           MEDIA_SOURCE_ENABLED="true", MEDIA_SOURCE_PATH=str(media))
     base = f"http://127.0.0.1:{port}"
     try:
-        tid = _json("POST", base + "/api/sync", {"original_path": "Film.mkv",
+        tid = http_json("POST", base + "/api/sync", {"original_path": "Film.mkv",
                                                  "dubbed_path": "Film.ES.mkv",
                                                  "mode": "audio"})["task_id"]
-        deadline = time.monotonic() + 120
-        while (job := _json("GET", f"{base}/api/status/{tid}"))["status"] in (
-                "queued", "processing") and time.monotonic() < deadline:
-            time.sleep(0.3)
+        job = wait_served_task(base, tid)
         assert job["status"] == "completed", job
         yield base, tid
     finally:
@@ -62,7 +46,7 @@ def finished(tmp_path, clips):
 
 def test_listen_card_plays_a_clip(browser, finished):
     base, tid = finished
-    points = _json("GET", f"{base}/api/tasks/{tid}/points")["points"]
+    points = http_json("GET", f"{base}/api/tasks/{tid}/points")["points"]
     page = browser.new_page()
     page.goto(f"{base}/tasks/{tid}")
     page.wait_for_selector("#listen-points tr", timeout=30_000)

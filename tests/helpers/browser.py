@@ -13,6 +13,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-dev-shm-usage"]
+#: For pages that play clips: a clip may start without a click (the tests call play()),
+#: and no sound on the test machine.
+AUDIO_ARGS = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 
 
 @contextmanager

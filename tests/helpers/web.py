@@ -4,9 +4,11 @@ here; the app, client and runner fixtures are in tests/conftest.py.)"""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import threading
 import time
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -130,6 +132,36 @@ def wait_finished(client, task_id: str, timeout: float = 10.0, headers=None) -> 
             return data
         time.sleep(0.02)
     raise AssertionError(f"task {task_id} did not finish: {data}")
+
+
+def http_json(method: str, url: str, body: dict | None = None) -> dict:
+    """A JSON request to a served app (gunicorn), its JSON answer."""
+    req = urllib.request.Request(url, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def wait_served_task(base: str, task_id: str, timeout: float = 120) -> dict:
+    """Poll a served app's task until it has finished (or `timeout` s); its JSON."""
+    deadline = time.monotonic() + timeout
+    while (job := http_json("GET", f"{base}/api/status/{task_id}"))["status"] in (
+            "queued", "processing") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return job
+
+
+def completed_upload(client, orig: Path, dub: Path, timeout: float = 180) -> str:
+    """Upload a pair as ("Film (2001).mkv", "Film.ES.mkv") in audio mode through the test
+    client and wait for the real engine to complete it; the task id."""
+    r = upload(client, Path(orig).read_bytes(), Path(dub).read_bytes(),
+               names=("Film (2001).mkv", "Film.ES.mkv"), mode="audio")
+    assert r.status_code == 202, r.get_json()
+    tid = r.get_json()["task_id"]
+    job = wait_finished(client, tid, timeout=timeout)
+    assert job["status"] == "completed", job
+    return tid
 
 
 def assert_error(resp, status: int, code: str | None = None) -> dict:
