@@ -403,7 +403,9 @@ def test_a_worker_killed_mid_job_the_job_completes_on_the_other(cluster):
     killed_at = time.monotonic()
     st = c.wait(task, _done, 120)
     assert st["status"] == "completed" and st["attempts"] == 2, (st, c.logs())
-    assert time.monotonic() - killed_at < 120
+    took = time.monotonic() - killed_at
+    print(f"killed -> completed on the other worker in {took:.1f} s (lease 6 s, delay 6 s)")
+    assert took < 120
     assert f"job {task}: its worker stopped answering; queued again (2 of 3)" in c.logs()
     assert f"job {task} completed in" in second.log.read_text()
     assert max(abs(x) for x in _in_sync(c.tmp / "output" / st["result"]["output"])) <= 0.020
