@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from corpus_score import score_line  # noqa: E402  (bench/)
 from tests.helpers.queue import RedisServer, Worker, queue_env  # noqa: E402
 from tests.helpers.web import free_port, start_gunicorn, stop  # noqa: E402
 
@@ -75,19 +76,6 @@ def one_run(base: str, tmp: Path, env: dict[str, str], workers: int, jobs: int, 
         for w in started:
             w.stop()
     return wall, [done[t] for t in tasks]
-
-
-def score(corpus: Path, mkv: Path, case: Path) -> str:
-    if not (corpus / "score.py").is_file():
-        return "(no corpus: not scored)"
-    r = subprocess.run([sys.executable, str(corpus / "score.py"), str(mkv), str(case),
-                        "--json"], capture_output=True, text=True)
-    if r.returncode not in (0, 1):
-        return f"(score.py failed: {r.stderr.strip()[-200:]})"
-    s = json.loads(r.stdout)
-    s = s.get("sync", s)
-    return (f"median signed {s.get('median_signed_ms')} ms, within 20 ms "
-            f"{s.get('within_20ms_pct')} %")
 
 
 def main() -> int:
@@ -138,7 +126,7 @@ def main() -> int:
             print(f"{counts[1]} workers against {counts[0]}: {a / b:.2f}x the jobs per minute")
         if last is not None:
             mkv = tmp / "output" / last["result"]["output"]
-            print(f"score of {mkv.name}: {score(args.corpus, mkv, case)}")
+            print(f"score of {mkv.name}: {score_line(args.corpus, mkv, case)}")
     finally:
         stop(web)
         redis.stop()

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from corpus_score import score_line
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,20 +56,6 @@ def shifted_map(report: Path, shift: float, out: Path) -> None:
         seg.pop("orig_end", None)
         seg.pop("offset", None)
     out.write_text(json.dumps({"version": doc["version"], "map": m}, indent=1))
-
-
-def median_signed_ms(corpus: Path, mkv: Path, case: Path) -> str:
-    score = corpus / "score.py"
-    if not score.is_file():
-        return "(no corpus: not scored)"
-    r = subprocess.run([sys.executable, str(score), str(mkv), str(case), "--json"],
-                       capture_output=True, text=True)
-    if r.returncode not in (0, 1):
-        return f"(score.py failed: {r.stderr.strip()[-200:]})"
-    s = json.loads(r.stdout)
-    s = s.get("sync", s)
-    return (f"median signed {s.get('median_signed_ms')} ms, within 20 ms "
-            f"{s.get('within_20ms_pct')} %, within 100 ms {s.get('within_100ms_pct')} %")
 
 
 def main() -> int:
@@ -99,8 +87,8 @@ def main() -> int:
     print(f"median full sync {a:.1f} s, re-render {b:.1f} s: the re-render takes "
           f"{b / a:.2f} of a full sync ({a / b:.1f}x quicker)")
     last = args.runs - 1
-    print(f"A score: {median_signed_ms(args.corpus, tmp / f'A{last}.mkv', case)}")
-    print(f"B score: {median_signed_ms(args.corpus, tmp / f'B{last}.mkv', case)} "
+    print(f"A score: {score_line(args.corpus, tmp / f'A{last}.mkv', case)}")
+    print(f"B score: {score_line(args.corpus, tmp / f'B{last}.mkv', case)} "
           f"(expected about {args.shift * 1000:+.0f} ms)")
     for p in tmp.glob("*.mkv"):
         p.unlink()
