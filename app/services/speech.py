@@ -8,9 +8,11 @@ pays a jump penalty (a cut or an insert) -> each matched pair gives anchors at i
 phrase start, moved from Whisper's times (0.1-0.5 s early) to the speech energy onset.
 Anchors go to the same time-map fit as the audio anchors.
 
-The matcher (`align_phrases`) and the onset refiner are pure numpy; `speech_anchors` is
-the orchestration with the models at its edge. Times are seconds; `dub_t` is on the dub
-timeline, `orig_t` on the original's.
+The matcher (`align_phrases`) and the onset refiner are pure numpy; the orchestration
+with the models at its edge is app.services.speech_track (a track heard by stretches, in
+bounded memory) and app.services.speech_windows (what to hear, then the matching);
+`speech_anchors` is its twin over signals in memory. Times are seconds; `dub_t` is on the
+dub timeline, `orig_t` on the original's.
 
 Score scale (same as audio anchors: ~5 weak, >= 10 strong): a phrase-start anchor scores
 ``SCORE_PER_SIM * (similarity - SCORE_SIM0)``, capped at SCORE_MAX (USE cosine 0.5 -> 5,
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -41,8 +42,7 @@ import babelfish
 import numpy as np
 
 from app.services.types import Anchor, PhrasePair, SpeechResult
-from app.services.progress import safe_fraction
-from app.services.transcribe import SAMPLE_RATE, Transcript, Utterance
+from app.services.transcribe import SAMPLE_RATE, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -204,19 +204,49 @@ def split_sentences(segments: Sequence[Utterance]) -> list[Phrase]:
 
 def speech_envelope(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Log energy (dB) of the 300-3400 Hz band every ENV_HOP seconds (3-frame smoothed)."""
-    from scipy.signal import butter, sosfilt
+    env = SpeechEnvelope(sr)
+    env.feed(audio)
+    return env.finish()
 
-    x = np.asarray(audio, dtype=np.float32)
-    hop = max(1, int(round(sr * ENV_HOP)))
-    if len(x) < hop * 4:
-        return np.full(max(1, len(x) // hop), -100.0)
-    sos = butter(4, [300, min(3400, 0.45 * sr)], btype="band", fs=sr, output="sos")
-    y = sosfilt(sos, x)
-    n = len(y) // hop  # causal filter: its ~1 ms group delay is negligible at a 10 ms hop
-    e = np.square(y[:n * hop]).reshape(n, hop).mean(axis=1)
-    e = np.convolve(e, np.ones(3) / 3, mode="same")
-    # floor at -90 dB: digital silence must not make faint room noise look like an edge
-    return (10.0 * np.log10(np.maximum(e, 1e-9))).astype(np.float32)
+
+class SpeechEnvelope:
+    """`speech_envelope` computed as the signal arrives, block by block (the filter's
+    state carried across blocks): the same frames as over the whole signal at once, and
+    memory of 4 bytes per frame (2.9 MB for two hours), not of the signal."""
+
+    def __init__(self, sr: int = SAMPLE_RATE):
+        from scipy.signal import butter
+        self.sr = sr
+        self.hop = max(1, int(round(sr * ENV_HOP)))
+        self._sos = butter(4, [300, min(3400, 0.45 * sr)], btype="band", fs=sr, output="sos")
+        self._zi = np.zeros((self._sos.shape[0], 2))
+        self._rest = np.zeros(0)                 # filtered samples short of a whole hop
+        self._energy: list[np.ndarray] = []      # mean square per hop
+        self.samples = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        from scipy.signal import sosfilt
+        x = np.asarray(block, dtype=np.float32)
+        if not len(x):
+            return
+        self.samples += len(x)
+        # causal filter: its ~1 ms group delay is negligible at a 10 ms hop
+        y, self._zi = sosfilt(self._sos, x, zi=self._zi)
+        y = np.concatenate([self._rest, y]) if len(self._rest) else y
+        n = len(y) // self.hop
+        self._energy.append(np.square(y[:n * self.hop]).reshape(n, self.hop).mean(axis=1))
+        self._rest = y[n * self.hop:]
+
+    def energy(self) -> np.ndarray:
+        """Mean square per hop so far (not smoothed, linear)."""
+        return np.concatenate(self._energy) if self._energy else np.zeros(0)
+
+    def finish(self) -> np.ndarray:
+        if self.samples < self.hop * 4:
+            return np.full(max(1, self.samples // self.hop), -100.0)
+        e = np.convolve(self.energy(), np.ones(3) / 3, mode="same")
+        # floor at -90 dB: digital silence must not make faint room noise look like an edge
+        return (10.0 * np.log10(np.maximum(e, 1e-9))).astype(np.float32)
 
 
 def refine_onset(env: np.ndarray, t: float, pre: float = ONSET_PRE,
@@ -412,12 +442,6 @@ def _to_16k(audio: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
 
 
-def _sub_progress(progress: Callable[[float], None] | None, lo: float, hi: float):
-    if progress is None:
-        return None
-    return lambda f: safe_fraction(progress, lo + (hi - lo) * min(1.0, max(0.0, f)))
-
-
 def speech_anchors(orig: np.ndarray, dub: np.ndarray, sr: int, settings,
                    progress: Callable[[float], None] | None = None,
                    orig_regions: Sequence[tuple[float, float]] | None = None,
@@ -425,48 +449,20 @@ def speech_anchors(orig: np.ndarray, dub: np.ndarray, sr: int, settings,
     """Transcribe both tracks (only inside the regions when given, (start, end) seconds of
     each track's own timeline), pair phrases by meaning, return speech anchors.
 
-    `orig`, `dub`: mono float32 at `sr` Hz. `settings`: EngineSettings (models, device).
-    `progress(fraction)`: 0..1 over the whole stage. Raises app.errors.ModelError when a
-    configured model is missing. `timings` holds per-track real-time factors
-    ("orig_rtf", "dub_rtf"), transcribed seconds and stage wall times (s).
+    `orig`, `dub`: mono float32 at `sr` Hz, in memory (files are read by stretches:
+    speech_windows.hear_and_match over speech_track.FileAudio listeners). `settings`:
+    EngineSettings (models, device). `progress(fraction)`: 0..1 over the whole stage.
+    Raises app.errors.ModelError when a configured model is missing. `timings` holds
+    per-track real-time factors ("orig_rtf", "dub_rtf"), transcribed seconds and stage
+    wall times (s).
     """
     from app.services.embed import get_embedder
+    from app.services.speech_track import ArrayAudio, Listener
+    from app.services.speech_windows import hear_and_match
     from app.services.transcribe import get_transcriber
 
-    t_start = time.monotonic()
-    orig16, dub16 = _to_16k(orig, sr), _to_16k(dub, sr)
     tr = get_transcriber(settings)
-    share_o = _region_seconds(orig_regions, len(orig16) / SAMPLE_RATE)
-    share_d = _region_seconds(dub_regions, len(dub16) / SAMPLE_RATE)
-    split = 0.9 * share_o / max(share_o + share_d, 1e-9)
-    t_orig: Transcript = tr.transcribe(orig16, regions=orig_regions,
-                                       progress=_sub_progress(progress, 0.0, split))
-    t_dub: Transcript = tr.transcribe(dub16, regions=dub_regions,
-                                      progress=_sub_progress(progress, split, 0.9))
-    o_ph = refine_phrases(split_sentences(t_orig.segments), speech_envelope(orig16))
-    d_ph = refine_phrases(split_sentences(t_dub.segments), speech_envelope(dub16))
-    t_emb = time.monotonic()
-    emb = get_embedder(settings)
-    o_vec = emb.embed([p.text for p in o_ph]) if o_ph else np.zeros((0, 1), np.float32)
-    d_vec = emb.embed([p.text for p in d_ph]) if d_ph else np.zeros((0, 1), np.float32)
-    embed_s = time.monotonic() - t_emb
-    anchors, pairs, matches = match_transcripts(o_ph, d_ph, o_vec, d_vec)
-    safe_fraction(progress, 1.0)
-    logger.info("speech: %s %d phrases (rtf %.3f), %s %d phrases (rtf %.3f), %d pairs",
-                t_orig.language, len(o_ph), t_orig.rtf, t_dub.language, len(d_ph), t_dub.rtf,
-                len(pairs))
-    timings = {
-        "orig_rtf": round(t_orig.rtf, 4), "dub_rtf": round(t_dub.rtf, 4),
-        "orig_transcribed_s": round(t_orig.audio_seconds, 2),
-        "dub_transcribed_s": round(t_dub.audio_seconds, 2),
-        "orig_transcribe_s": round(t_orig.elapsed, 2), "dub_transcribe_s": round(t_dub.elapsed, 2),
-        "embed_s": round(embed_s, 3), "total_s": round(time.monotonic() - t_start, 2),
-    }
-    return SpeechResult(anchors, pairs, t_orig.language, t_dub.language, timings,
-                        dub_lines=tuple((p.start, p.end, p.text) for p in d_ph))
-
-
-def _region_seconds(regions: Sequence[tuple[float, float]] | None, duration: float) -> float:
-    if regions is None:
-        return duration
-    return sum(max(0.0, min(b, duration) - max(a, 0.0)) for a, b in regions)
+    return hear_and_match(Listener(ArrayAudio(_to_16k(orig, sr)), tr),
+                          Listener(ArrayAudio(_to_16k(dub, sr)), tr),
+                          get_embedder(settings).embed, orig_regions=orig_regions,
+                          dub_regions=dub_regions, progress=progress)

@@ -128,6 +128,7 @@ def _find_maps(jobs: list[DubJob], settings: EngineSettings, reps: list[Reporter
     original's envelopes (decoded again only when the first dub failed before they were
     kept, which also tells the original's own failure, raised, from the dub's)."""
     orig: TrackEnvelope | None = None
+    orig_speech = None                  # what of the original's dialogue was heard
     out: list[Found | DubOutcome] = []
     for job, rep in zip(jobs, reps):
         if out:
@@ -135,15 +136,15 @@ def _find_maps(jobs: list[DubJob], settings: EngineSettings, reps: list[Reporter
         timer = _Timer()
         try:
             found = _find_map(job.req, job.src, job.opts, settings, rep, timer, orig,
-                              share_orig=True)
-            orig = found.orig
+                              orig_speech)
+            orig, orig_speech = found.orig, found.orig_speech
             _refuse_unless_accepted(found.final, found.report, found.speech_heard,
                                     settings, None)
             out.append(found)
         except (AlignmentError, MediaError, InputError) as e:
             logger.warning("dub %s not written: %s", job.req.dub, e)
             if orig is None:
-                orig = _original_envelope(job.src, job.opts.mode)
+                orig = _original_envelope(job.src)
             out.append(_not_accepted(job, e))
     return out
 

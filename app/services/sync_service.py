@@ -28,7 +28,9 @@ from app.services.edges import refine_edges
 from app.services.envelope import TrackEnvelope, track_envelope
 from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
-from app.services.speech import UNKNOWN_TAG, iso639_2, language_name, speech_anchors
+from app.services.speech import UNKNOWN_TAG, iso639_2, language_name
+from app.services.speech_track import FileAudio, Listener
+from app.services.speech_windows import hear_and_match
 from app.services.timemap import TimeMap
 from app.services.types import (GAP_FILLS, MODES, Anchor, GapFill, Languages,
                                 Mode, RenderInfo, ReportStreams, SpeechResult, SubtitleInfo,
@@ -92,15 +94,13 @@ class Sources:
 @dataclass(frozen=True)
 class Extracted:
     """The extract stage: 100 Hz onset envelopes (features.py) and per-band envelopes of
-    both tracks; the decoded mono 16 kHz signals only where the speech stage will want
-    them (speech mode); durations in seconds; the frame rates' speed hint."""
+    both tracks; durations in seconds; the frame rates' speed hint. (The speech stage
+    reads the tracks again, by stretches: speech_track.)"""
 
     orig_env: np.ndarray
     dub_env: np.ndarray
     orig_bands: np.ndarray
     dub_bands: np.ndarray
-    orig_audio: np.ndarray | None
-    dub_audio: np.ndarray | None
     orig_dur: float
     dub_dur: float
     speed_hint: float | None
@@ -331,32 +331,32 @@ def _run_given_map(req: SyncRequest, settings: EngineSettings,
 class Found:
     """One dub's map found and judged, nothing written yet: the final judgement (accepted
     or not: `_refuse_unless_accepted` decides), both tracks' tags, the report, whether the
-    dialogue was heard, and the original's envelopes for a further dub of the same
-    original (its decoded signal too where `_find_map` was asked to share it)."""
+    dialogue was heard, and for a further dub of the same original its envelopes and
+    what of its dialogue was heard (None: nothing)."""
 
     final: Judgement
     langs: Languages
     report: SyncReport
     speech_heard: bool
     orig: TrackEnvelope
+    orig_speech: Listener | None = None
 
 
 def _find_map(req: SyncRequest, src: Sources, opts: RunOptions, settings: EngineSettings,
               rep: Reporter, timer: _Timer, orig: TrackEnvelope | None = None,
-              share_orig: bool = False) -> Found:
+              orig_speech: Listener | None = None) -> Found:
     """extract -> audio anchors -> speech anchors -> fit -> picture -> edges -> judge ->
     language -> report, for one dub. `orig`: the original's envelopes already extracted
-    (a further dub of a several-dub job: only the dub is decoded). `share_orig`: keep the
-    original's decoded signal (speech mode) in `Found.orig` for the next dub; else it is
-    dropped with the dub's after the fit (230 MB per hour and track)."""
-    ext = _extract(src, opts.mode, rep, timer, orig)
-    shared = TrackEnvelope(ext.orig_env, ext.orig_bands,
-                           ext.orig_audio if share_orig else None)
+    (a further dub of a several-dub job: only the dub is decoded); `orig_speech`: what of
+    the original's dialogue an earlier dub heard (not heard again)."""
+    ext = _extract(src, rep, timer, orig)
+    shared = TrackEnvelope(ext.orig_env, ext.orig_bands, None)
     audio = _audio_anchors(ext, opts.mode, rep, timer)
     plan = plan_speech(opts.mode, audio, settings, ext.orig_dur, ext.dub_dur)
-    speech_res = _speech_anchors(src, ext, audio, plan, opts, settings, req, rep, timer)
+    listeners = _listeners(src, settings, orig_speech) if plan.transcribe else None
+    speech_res = _speech_anchors(src, ext, audio, plan, opts, settings, req, rep, timer,
+                                 listeners)
     fitted = _fit(ext, audio, speech_res, plan, rep, timer)
-    ext = replace(ext, orig_audio=None, dub_audio=None)     # 230 MB per hour and track
     tmap, picture = _picture(fitted.alignment, src, rep, timer)
     tmap, edge_moves = _edges(tmap, fitted, src, settings, rep, timer)
     # The final map judged: its edges as placed now, its confidence and reasons revised by
@@ -365,7 +365,8 @@ def _find_map(req: SyncRequest, src: Sources, opts: RunOptions, settings: Engine
     langs = _languages(req, src, speech_res, opts, ext.dub_dur, settings, rep, timer)
     report = _report(src, ext, opts, final, fitted.alignment, speech_res, picture, edge_moves,
                      langs, timer)
-    return Found(final, langs, report, speech_res is not None, shared)
+    return Found(final, langs, report, speech_res is not None, shared,
+                 listeners[0] if listeners else orig_speech)
 
 
 #: The analysis stages (each dub's) and the writing stages (once per job of several dubs:
@@ -436,14 +437,12 @@ def probe_original(req: SyncRequest, write: bool
     return orig, o_stream
 
 
-def _extract(src: Sources, mode: Mode, rep: Reporter, timer: _Timer,
+def _extract(src: Sources, rep: Reporter, timer: _Timer,
              orig: TrackEnvelope | None = None) -> Extracted:
     """Both soundtracks decoded at once (a long one in two halves: envelope.py; ffmpeg
     runs in its own processes, numpy releases the GIL) into their envelopes; only the
     dub's when the original's are given (`orig`: a further dub of the same original).
-    Only the speech mode keeps the decoded signal (230 MB per hour and track); auto
-    decodes again in the rare case the audio evidence is too weak."""
-    keep_audio = mode == "speech"
+    No decoded signal is kept: the speech stage reads the stretches it hears again."""
     fractions = {"o": 0.0 if orig is None else 1.0, "d": 0.0}
     lock = threading.Lock()
 
@@ -457,27 +456,22 @@ def _extract(src: Sources, mode: Mode, rep: Reporter, timer: _Timer,
         return report
 
     with timer.stage("extract"), ThreadPoolExecutor(2) as pool:
-        fo = pool.submit(_original_envelope, src, mode, progress_of("o")) \
+        fo = pool.submit(_original_envelope, src, progress_of("o")) \
             if orig is None else None
         fd = pool.submit(track_envelope, src.dub, src.dub_stream, bed_only=False,
-                         keep_audio=keep_audio, progress=progress_of("d"))
+                         progress=progress_of("d"))
         o_env = fo.result() if fo is not None else orig
         d_env = fd.result()
-    return Extracted(o_env.env, d_env.env, o_env.bands, d_env.bands, o_env.audio, d_env.audio,
+    return Extracted(o_env.env, d_env.env, o_env.bands, d_env.bands,
                      src.orig.duration or len(o_env.env) / features.FRAME_RATE,
                      src.dub.duration or len(d_env.env) / features.FRAME_RATE,
                      _speed_hint(src.orig, src.dub))
 
 
-def _original_envelope(src: Sources, mode: Mode,
+def _original_envelope(src: Sources,
                        progress: Callable[[float], None] | None = None) -> TrackEnvelope:
-    """The original's envelopes, from its bed (centre dropped). Whisper needs the
-    dialogue, so the speech mode keeps the decoded signal only when it is the full mix
-    anyway."""
-    keep = mode == "speech" and (media.downmix_filter(src.orig_stream, True)
-                                 == media.downmix_filter(src.orig_stream, False))
-    return track_envelope(src.orig, src.orig_stream, bed_only=True, keep_audio=keep,
-                          progress=progress)
+    """The original's envelopes, from its bed (centre dropped)."""
+    return track_envelope(src.orig, src.orig_stream, bed_only=True, progress=progress)
 
 
 def _audio_anchors(ext: Extracted, mode: Mode, rep: Reporter, timer: _Timer) -> Fit | None:
@@ -494,41 +488,54 @@ def _audio_anchors(ext: Extracted, mode: Mode, rep: Reporter, timer: _Timer) -> 
     return Fit(alignment, _judge(alignment, None))
 
 
+def _listeners(src: Sources, settings: EngineSettings, orig_speech: Listener | None = None
+               ) -> tuple[Listener, Listener]:
+    """The two tracks' listeners (speech_track: their full mix read by stretches, heard
+    once); the original's is `orig_speech` when an earlier dub already heard some."""
+    from app.services.transcribe import get_transcriber
+    tr = get_transcriber(settings)
+    orig = orig_speech if orig_speech is not None else Listener(
+        FileAudio(src.orig, src.orig_stream), tr)
+    return orig, Listener(FileAudio(src.dub, src.dub_stream), tr)
+
+
 def _speech_anchors(src: Sources, ext: Extracted, audio: Fit | None, plan: SpeechPlan,
                     opts: RunOptions, settings: EngineSettings, req: SyncRequest,
-                    rep: Reporter, timer: _Timer) -> SpeechResult | None:
+                    rep: Reporter, timer: _Timer,
+                    listeners: tuple[Listener, Listener] | None) -> SpeechResult | None:
     """Phrase pairs where `plan` says (None when it says nowhere); the probe first when it
-    asks for one (a refusal is written as the report and raised)."""
-    if not plan.transcribe:
+    asks for one (a refusal is written as the report and raised). Whole tracks of a long
+    dub are heard in windows (speech_windows)."""
+    if not plan.transcribe or listeners is None:
         rep.skip("speech_anchors")
         return None
+    from app.services.embed import get_embedder
     with timer.stage("speech_anchors"):
         if plan.probe:
             rep.update("speech_anchors", 0.0, "checking that the dialogue matches")
-            refusal = _speech_probe(src, ext, audio, opts, settings, timer)
+            refusal = _speech_probe(src, ext, audio, opts, settings, timer, listeners)
             if refusal is not None:
                 write_report(req.report_path, refusal.report)
                 raise refusal
         rep.update("speech_anchors", 0.0, "transcribing both tracks" if plan.dub_regions
                    is None else "transcribing where the music does not match")
-        orig_audio = ext.orig_audio if ext.orig_audio is not None else media.read_audio(
-            src.orig.path, src.orig_stream, expected_seconds=ext.orig_dur)
-        dub_audio = ext.dub_audio if ext.dub_audio is not None else media.read_audio(
-            src.dub.path, src.dub_stream, expected_seconds=ext.dub_dur)
-        return speech_anchors(
-            orig_audio, dub_audio, media.ANALYSIS_RATE, settings,
-            progress=rep.stage_callback("speech_anchors", "transcribing"),
+        return hear_and_match(
+            *listeners, get_embedder(settings).embed,
             orig_regions=list(plan.orig_regions) if plan.orig_regions else None,
-            dub_regions=list(plan.dub_regions) if plan.dub_regions else None)
+            dub_regions=list(plan.dub_regions) if plan.dub_regions else None,
+            speed_hint=ext.speed_hint,
+            progress=rep.stage_callback("speech_anchors", "transcribing"))
 
 
 def _speech_probe(src: Sources, ext: Extracted, audio: Fit | None, opts: RunOptions,
-                  settings: EngineSettings, timer: _Timer) -> AlignmentError | None:
+                  settings: EngineSettings, timer: _Timer,
+                  listeners: tuple[Listener, Listener]) -> AlignmentError | None:
     """Before two full transcriptions of a long pair whose audio shares nothing: five
     minutes of the dub's middle against fifteen of the original's. Two releases of one
     film have translated lines there; unrelated films do not, and are refused now,
     not after an hour of transcription. Returns the refusal (with its report), or None
-    when the dialogue matches."""
+    when the dialogue matches (what was heard is kept by the listeners)."""
+    from app.services.embed import get_embedder
     dub_dur = ext.dub_dur
     mid = dub_dur / 2
     d0, d1 = max(0.0, mid - PROBE_DUB_S / 2), min(dub_dur, mid + PROBE_DUB_S / 2)
@@ -536,9 +543,8 @@ def _speech_probe(src: Sources, ext: Extracted, audio: Fit | None, opts: RunOpti
     # The window stays inside the original, however much longer the dub is.
     o1 = min(ext.orig_dur, max(om + PROBE_ORIG_S / 2, PROBE_ORIG_S))
     o0 = max(0.0, min(om - PROBE_ORIG_S / 2, o1 - PROBE_ORIG_S))
-    o_audio = media.read_snippet(src.orig.path, src.orig_stream, o0, o1 - o0)
-    d_audio = media.read_snippet(src.dub.path, src.dub_stream, d0, d1 - d0)
-    res = speech_anchors(o_audio, d_audio, media.ANALYSIS_RATE, settings)
+    res = hear_and_match(*listeners, get_embedder(settings).embed,
+                         orig_regions=[(o0, o1)], dub_regions=[(d0, d1)])
     strong = [p for p in res.pairs if p.similarity >= PROBE_MIN_SIM]
     timer.times["speech_probe_pairs"] = len(strong)
     if len(strong) >= PROBE_MIN_PAIRS:
