@@ -2,7 +2,7 @@
 """Benchmark the CLI on a long film against the I/O floor measured in the same run.
 
     .venv/bin/python bench/bench_long.py CASE_DIR [--runs N] [--mode auto|audio|speech]
-        [--sync] [--corpus ../shared/corpus] [--keep]
+        [--sync] [--against DIR] [--corpus ../shared/corpus] [--keep]
 
 CASE_DIR is a pair made by ../shared/corpus/make_pair.py (e.g. long_120min).
 
@@ -15,9 +15,13 @@ Audio path (--mode auto, the default, or audio), each run:
     there. With --runs N the floor and the CLI alternate (floor, CLI, floor, CLI...:
     the machine's noise hits both alike) and the medians are printed.
 Speech path (--mode speech), each run: `python -m app analyze --mode speech` (with
---sync: `sync --mode speech`, then scored): wall time, CPU seconds, peak RSS, what the
+--sync: `sync --mode speech`, then scored in one line): wall time, CPU seconds, peak RSS, what the
 speech stage heard; and the map against the audio path's (`analyze --mode audio`, run
 once first): where both place the dub, how far apart (max and median, ms).
+
+--against DIR runs another checkout's CLI (e.g. `git archive` of main unpacked in DIR)
+in turn with this one's in every run, A (this) B (DIR) A B..., each printed and its
+medians apart: before and after under the same noise.
 
 Peak RSS is of the whole process tree: the CLI's Python and its ffmpeg children sampled
 together every 0.1 s (bench/treemem.py; pages shared between processes count in each);
@@ -37,7 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from treemem import TreeSampler  # noqa: E402  (bench/ is on sys.path: run as a script)
+# bench/ is on sys.path (the benches run as scripts)
+from corpus_score import score_line
+from treemem import TreeSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,37 +91,48 @@ def median(rows: list[dict], key: str) -> float:
 
 
 def audio_path(args, orig: Path, dub: Path, case: Path, tmp: Path) -> int:
-    rows = []
+    rows: dict[str, list[dict]] = {}
     out, rep = tmp / "out.mkv", tmp / "report.json"
     for k in range(args.runs):
         f = floor(orig, dub, tmp)
         print(f"I/O floor      {f['wall']:7.1f} s  (decode original {f['dec'][0]:.1f} s + dub "
               f"{f['dec'][1]:.1f} s + stream copy {f['copy']:.1f} s), CPU {f['cpu']:.1f} s")
-        out.unlink(missing_ok=True)
-        c = run_tree([sys.executable, "-m", "app", "sync", str(orig), str(dub), "-o", str(out),
-                      "--report", str(rep), "-q", "--mode", args.mode], cwd=ROOT)
-        if c["rc"] != 0:
-            print(f"CLI failed with exit {c['rc']}")
-            return 1
-        report = json.loads(rep.read_text())
-        print(f"CLI wall       {c['wall']:7.1f} s  stages: "
-              + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()))
-        print(f"ratio          {c['wall'] / f['wall']:7.2f}   (target <= 1.5), CPU "
-              f"{c['cpu']:.1f} s = {c['cpu'] / f['cpu']:.2f} x the floor's (target <= 2.5)")
-        print(f"peak RSS       {c['rss']:7.0f} MB the whole tree (largest process "
-              f"{c['maxrss']:.0f} MB; target <= 1536)")
-        print(f"map            speed {report['speed']:.7f}, {len(report['segments'])} segments, "
-              f"confidence {report['confidence']:.2f}")
-        rows.append({"floor": f["wall"], "wall": c["wall"], "ratio": c["wall"] / f["wall"],
-                     "cpu_ratio": c["cpu"] / f["cpu"], "cpu": c["cpu"], "rss": c["rss"]})
+        for label, root in roots(args):
+            out.unlink(missing_ok=True)
+            c = run_tree([sys.executable, "-m", "app", "sync", str(orig), str(dub), "-o",
+                          str(out), "--report", str(rep), "-q", "--mode", args.mode], cwd=root)
+            if c["rc"] != 0:
+                print(f"CLI{label} failed with exit {c['rc']}")
+                return 1
+            report = json.loads(rep.read_text())
+            print(f"CLI{label} wall       {c['wall']:7.1f} s  stages: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()))
+            print(f"ratio          {c['wall'] / f['wall']:7.2f}   (target <= 1.5), CPU "
+                  f"{c['cpu']:.1f} s = {c['cpu'] / f['cpu']:.2f} x the floor's (target <= 2.5)")
+            print(f"peak RSS       {c['rss']:7.0f} MB the whole tree (largest process "
+                  f"{c['maxrss']:.0f} MB; target <= 1536)")
+            print(f"map            speed {report['speed']:.7f}, {len(report['segments'])} "
+                  f"segments, confidence {report['confidence']:.2f}")
+            rows.setdefault(label, []).append(
+                {"floor": f["wall"], "wall": c["wall"], "ratio": c["wall"] / f["wall"],
+                 "cpu_ratio": c["cpu"] / f["cpu"], "cpu": c["cpu"], "rss": c["rss"]})
     if args.runs > 1:
-        print(f"\nmedians of {args.runs} paired runs: floor {median(rows, 'floor'):.1f} s, CLI "
-              f"{median(rows, 'wall'):.1f} s, ratio {median(rows, 'ratio'):.2f} "
-              f"({min(r['ratio'] for r in rows):.2f}-{max(r['ratio'] for r in rows):.2f}), "
-              f"CPU {median(rows, 'cpu'):.1f} s, CPU ratio {median(rows, 'cpu_ratio'):.2f}, "
-              f"peak RSS {median(rows, 'rss'):.0f} MB")
+        for label, rs in rows.items():
+            print(f"\nmedians of {args.runs} paired runs{label}: floor {median(rs, 'floor'):.1f} s, "
+                  f"CLI {median(rs, 'wall'):.1f} s, ratio {median(rs, 'ratio'):.2f} "
+                  f"({min(r['ratio'] for r in rs):.2f}-{max(r['ratio'] for r in rs):.2f}), "
+                  f"CPU {median(rs, 'cpu'):.1f} s, CPU ratio {median(rs, 'cpu_ratio'):.2f}, "
+                  f"peak RSS {median(rs, 'rss'):.0f} MB")
     score(args, out, case)
     return 0
+
+
+def roots(args) -> list[tuple[str, Path]]:
+    """(label, checkout) of the CLIs to run, in turn in every run: this one, and the one
+    given with --against (e.g. `git archive` of main), labelled A and B."""
+    if args.against is None:
+        return [("", ROOT)]
+    return [(" A", ROOT), (" B", args.against.resolve())]
 
 
 def map_agreement(a: dict, b: dict, dub_duration: float, step: float = 0.5) -> dict:
@@ -148,44 +165,59 @@ def speech_path(args, orig: Path, dub: Path, case: Path, tmp: Path) -> int:
     print(f"audio path     {r['wall']:7.1f} s  (the reference map: "
           + (f"speed {ref['speed']:.7f}, {len(ref['segments'])} segments)" if ref else
              f"failed, exit {r['rc']})"))
-    rows = []
+    rows: dict[str, list[dict]] = {}
     out, rep = tmp / "out.mkv", tmp / "speech.json"
     for k in range(args.runs):
-        out.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "app", "sync" if args.sync else "analyze", str(orig),
-                str(dub), "--report", str(rep), "-q", "--mode", "speech"]
-        c = run_tree(argv + (["-o", str(out)] if args.sync else []), cwd=ROOT,
-                     stdout=subprocess.DEVNULL)
-        report = json.loads(rep.read_text()) if rep.exists() else None
-        verdict = "accepted" if c["rc"] == 0 else f"exit {c['rc']}"
-        print(f"speech CLI     {c['wall']:7.1f} s = {c['wall'] / 60:.1f} min ({verdict}; target "
-              f"<= 6 min), CPU {c['cpu']:.1f} s, peak RSS {c['rss']:.0f} MB the whole tree "
-              f"(largest process {c['maxrss']:.0f} MB; target <= 1536)")
-        row = {"wall": c["wall"], "cpu": c["cpu"], "rss": c["rss"], "rc": c["rc"]}
-        if report:
-            print("  stages       " + ", ".join(f"{k} {v:.1f}" for k, v in
-                                                report["timings"].items()))
-            sp = report.get("speech") or {}
-            print("  speech       " + ", ".join(f"{k} {v}" for k, v in sp.items()))
-            ev = report.get("evidence") or {}
-            if report.get("map"):
-                print(f"  map          speed {report['speed']:.7f}, {len(report['segments'])} "
-                      f"segments, confidence {report['confidence']:.2f}, "
-                      f"{len(report.get('phrase_pairs') or [])} phrase pairs, "
-                      f"{ev.get('lines_on_map')} of {ev.get('dub_lines')} dub lines on it")
-            if ref and report.get("map"):
-                ag = map_agreement(ref["map"], report["map"], ref["map"]["dub_duration"])
-                row.update(ag)
-                print(f"  vs audio map both place {ag['both_s']:.0f} s of the dub, one only "
-                      f"{ag['one_s']:.0f} s; apart by max {ag['max_ms']:.1f} ms, median "
-                      f"{ag['median_ms']:.1f} ms, {100 * ag['within_20ms']:.1f} % within 20 ms")
-        rows.append(row)
-    if args.runs > 1:
-        print(f"\nmedians of {args.runs} runs: wall {median(rows, 'wall'):.1f} s, CPU "
-              f"{median(rows, 'cpu'):.1f} s, peak RSS {median(rows, 'rss'):.0f} MB")
-    if args.sync and rows[-1]["rc"] == 0:
-        score(args, out, case)
-    return 0 if all(r["rc"] == 0 for r in rows) else 1
+        for label, root in roots(args):
+            rows.setdefault(label, []).append(
+                speech_run(args, orig, dub, case, root, label, ref, out, rep))
+    for label, rs in rows.items():
+        if args.runs > 1:
+            print(f"\nmedians of {args.runs} runs{label}: wall {median(rs, 'wall'):.1f} s, "
+                  f"CPU {median(rs, 'cpu'):.1f} s, peak RSS {median(rs, 'rss'):.0f} MB")
+    return 0 if all(r["rc"] == 0 for rs in rows.values() for r in rs) else 1
+
+
+def speech_run(args, orig: Path, dub: Path, case: Path, root: Path, label: str,
+               ref: dict | None, out: Path, rep: Path) -> dict:
+    """One `analyze`/`sync --mode speech` of the checkout at `root`, printed (with
+    --sync, its output scored: score.py in one line)."""
+    out.unlink(missing_ok=True)
+    rep.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "app", "sync" if args.sync else "analyze", str(orig),
+            str(dub), "--report", str(rep), "-q", "--mode", "speech"]
+    c = run_tree(argv + (["-o", str(out)] if args.sync else []), cwd=root,
+                 stdout=subprocess.DEVNULL)
+    report = json.loads(rep.read_text()) if rep.exists() else None
+    verdict = "accepted" if c["rc"] == 0 else f"exit {c['rc']}"
+    print(f"speech CLI{label} {c['wall']:7.1f} s = {c['wall'] / 60:.1f} min ({verdict}; target "
+          f"<= 6 min), CPU {c['cpu']:.1f} s, peak RSS {c['rss']:.0f} MB the whole tree "
+          f"(largest process {c['maxrss']:.0f} MB; target <= 1536)")
+    row = {"wall": c["wall"], "cpu": c["cpu"], "rss": c["rss"], "rc": c["rc"]}
+    if not report:
+        return row
+    print("  stages       " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()))
+    print("  speech       " + ", ".join(f"{k} {v}" for k, v in (report.get("speech") or {}
+                                                                 ).items()))
+    ev = report.get("evidence") or {}
+    if report.get("map"):
+        print(f"  map          speed {report['speed']:.7f}, {len(report['segments'])} "
+              f"segments, confidence {report['confidence']:.2f}, "
+              f"{len(report.get('phrase_pairs') or [])} phrase pairs, "
+              f"{ev.get('lines_on_map')} of {ev.get('dub_lines')} dub lines on it")
+    if ref and report.get("map"):
+        ag = map_agreement(ref["map"], report["map"], ref["map"]["dub_duration"])
+        row.update(ag)
+        print(f"  vs audio map both place {ag['both_s']:.0f} s of the dub, one only "
+              f"{ag['one_s']:.0f} s; apart by max {ag['max_ms']:.1f} ms, median "
+              f"{ag['median_ms']:.1f} ms, {100 * ag['within_20ms']:.1f} % within 20 ms")
+    if args.sync and out.exists():
+        print(f"  score        {score_line(args.corpus, out, case)}")
+        if args.keep:
+            kept = out.with_name(f"out{label.strip()}.mkv")
+            out.replace(kept)
+            print(f"  output kept: {kept}")
+    return row
 
 
 def score(args, out: Path, case: Path) -> None:
@@ -207,6 +239,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1, help="paired runs (medians printed)")
     ap.add_argument("--sync", action="store_true",
                     help="speech mode: sync (and score) instead of analyze")
+    ap.add_argument("--against", type=Path, metavar="DIR",
+                    help="another checkout (e.g. git archive of main) whose CLI runs in "
+                         "turn with this one's in every run (A: this, B: DIR)")
     args = ap.parse_args()
     case = args.case.resolve()
     orig, dub = case / "original.mkv", dub_file(case)
