@@ -10,7 +10,7 @@ Audio path (--mode auto, the default, or audio), each run:
   * the I/O floor: ffmpeg decoding both audio streams (to 16 kHz mono, discarded) plus
     stream-copying the original into a new MKV — the least any tool must do;
   * the CLI (`python -m app sync`): wall time, CPU seconds (user + system of the whole
-    tree: the CLI and its ffmpeg children, from RUSAGE_CHILDREN), peak RSS;
+    tree: the CLI and its ffmpeg children, from the rusage of wait4), peak RSS;
   * their ratios, and the score of the last run's output (score.py) when the corpus is
     there. With --runs N the floor and the CLI alternate (floor, CLI, floor, CLI...:
     the machine's noise hits both alike) and the medians are printed.
@@ -25,7 +25,7 @@ medians apart: before and after under the same noise.
 
 Peak RSS is of the whole process tree: the CLI's Python and its ffmpeg children sampled
 together every 0.1 s (bench/treemem.py; pages shared between processes count in each);
-the largest single process (ru_maxrss) is printed beside it.
+the largest single process (its ru_maxrss) is printed beside it.
 Targets (issue 15): audio ratio <= 1.5 and CPU ratio <= 2.5 (medians of 3), 100 % within
 20 ms; speech <= 6 min, peak RSS <= 1.5 GB, the map within 20 ms of the audio path's.
 """
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -48,22 +48,19 @@ from treemem import TreeSampler
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def run_tree(argv: list[str], **kw) -> dict:
-    """Run `argv` to its end: wall s, CPU s of its tree, peak tree RSS and largest
-    process RSS (MB), exit code."""
-    cpu0 = children_cpu()
+    """Run `argv` to its end: wall s; CPU s (user + system) of its tree and its largest
+    single process's peak RSS (MB), both from the rusage wait4 returns (a child's own,
+    its waited-for descendants included); the peak of its tree's summed RSS (MB,
+    treemem); its exit code."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, **kw)
     with TreeSampler(proc.pid) as s:
-        rc = proc.wait()
+        _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    return {"wall": wall, "cpu": children_cpu() - cpu0, "rss": s.peak / 2**20,
-            "maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "rc": rc}
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss": s.peak / 2**20,
+            "maxrss": ru.ru_maxrss / 1024, "rc": proc.returncode}
 
 
 def dub_file(case: Path) -> Path:
