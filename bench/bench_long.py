@@ -94,7 +94,9 @@ def audio_path(args, orig: Path, dub: Path, case: Path, tmp: Path) -> int:
         f = floor(orig, dub, tmp)
         print(f"I/O floor      {f['wall']:7.1f} s  (decode original {f['dec'][0]:.1f} s + dub "
               f"{f['dec'][1]:.1f} s + stream copy {f['copy']:.1f} s), CPU {f['cpu']:.1f} s")
-        for label, root in roots(args):
+        # with --against, A B after one floor and B A after the next: neither is always
+        # the one that runs right after the floor
+        for label, root in roots(args)[::-1 if k % 2 else 1]:
             out.unlink(missing_ok=True)
             c = run_tree([sys.executable, "-m", "app", "sync", str(orig), str(dub), "-o",
                           str(out), "--report", str(rep), "-q", "--mode", args.mode], cwd=root)

@@ -2,9 +2,11 @@
 """Where a run's time and memory go, stage by stage: wall s, CPU s and peak RSS of the
 whole process tree (this Python process and its ffmpeg children) per stage.
 
-    .venv/bin/python bench/profile_stages.py CASE_DIR [--mode speech] [--json OUT.json]
+    .venv/bin/python bench/profile_stages.py CASE_DIR [--mode speech] [--sync OUT.mkv]
+        [--json OUT.json]
 
-Runs `sync_service.analyze` in this process (what `python -m app analyze` runs) with the
+Runs `sync_service.analyze` in this process (what `python -m app analyze` runs; with
+--sync, `run_sync` writing OUT.mkv: what `python -m app sync` runs) with the
 engine's stage functions and the speech path's steps wrapped by timers, while a thread
 samples the tree every 0.1 s. Per stage:
   * wall: seconds inside the stage (summed over its calls);
@@ -108,6 +110,10 @@ def instrument(sampler: StageSampler) -> None:
                   "_picture", "_edges", "_languages", "_report"):
         wrap(sampler, sync_service, stage, stage.lstrip("_"))
     wrap(sampler, sync_service, "_speech_probe", "speech probe")
+    wrap(sampler, sync_service, "_render_mux", "render_mux")
+    # the audio path's steps
+    from app.services import envelope
+    wrap(sampler, envelope, "track_envelope", "envelope of a track")
     # the speech path's steps, under whatever names the code has
     wrap(sampler, media, "read_audio", "decode whole track")
     wrap(sampler, transcribe._WhisperBackend, "transcribe", "whisper")
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("case", type=Path)
     ap.add_argument("--mode", default="speech")
+    ap.add_argument("--sync", type=Path, metavar="OUT.mkv",
+                    help="run the whole sync (render and mux) into OUT.mkv")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
     case = args.case.resolve()
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from app.errors import AlignmentError
-    from app.services.sync_service import analyze
+    from app.services.sync_service import analyze, run_sync
     from app.services.types import SyncRequest
     from config import load_settings
 
@@ -162,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     t0, cpu0 = time.perf_counter(), sampler.tree_cpu()
     whole = sampler.enter("whole run")
     try:
-        rep = analyze(SyncRequest(case / "original.mkv", dub, mode=args.mode),
-                      load_settings().engine).report
+        req = SyncRequest(case / "original.mkv", dub, mode=args.mode,
+                          output=args.sync.resolve() if args.sync else None)
+        rep = (run_sync if args.sync else analyze)(req, load_settings().engine).report
     except AlignmentError as e:              # refused: its report says why
         print(f"REFUSED: {e}")
         rep = e.report

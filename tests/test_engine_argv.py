@@ -15,7 +15,7 @@ def _audio(index=1, channels=2, layout="stereo", codec="aac", **kw) -> StreamInf
                       channel_layout=layout, sample_rate=48000, **kw)
 
 
-TAIL = ["-ac", "1", "-ar", "16000", "-f", "f32le", "pipe:1"]
+TAIL = ["-ac", "1", "-ar", "16000", "-flush_packets", "0", "-f", "f32le", "pipe:1"]
 
 
 def test_extract_args_stereo():
@@ -51,7 +51,7 @@ def test_extract_args_51_full_mix_and_other_rate():
     assert media.extract_args(Path("/m/d.mka"), s, bed_only=False, rate=8000) == [
         "-i", "/m/d.mka", "-map", "0:1", "-vn", "-sn", "-dn",
         "-af", "pan=mono|c0=c0+c1+c2+c3+c4+c5,aresample=8000:resampler=soxr",
-        "-ac", "1", "-ar", "8000", "-f", "f32le", "pipe:1"]
+        "-ac", "1", "-ar", "8000", "-flush_packets", "0", "-f", "f32le", "pipe:1"]
 
 
 @pytest.mark.parametrize("name", ["-x.mkv", "a:b.mkv", "pipe:1", "-"])

@@ -177,3 +177,27 @@ def test_keep_audio_is_one_pass(flac):
     got = envelope.track_envelope(flac, flac.audio[0], bed_only=False, keep_audio=True, split=True)
     assert got.audio is not None and abs(len(got.audio) / media.ANALYSIS_RATE - 40.0) < 0.1
     assert abs(len(got.env) - len(got.audio) / features.HOP) < 3
+
+
+def _info(duration: float, channels: int, fmt: str = "matroska,webm"
+          ) -> tuple[media.MediaInfo, media.StreamInfo]:
+    s = media.StreamInfo(index=1, kind="audio", codec="ac3", channels=channels,
+                         channel_layout="5.1(side)" if channels == 6 else "stereo",
+                         sample_rate=48000)
+    return media.MediaInfo(Path(f"/m/{channels}.mkv"), fmt, duration, 0.0, (s,)), s
+
+
+def test_plan_splits_balances_the_cores():
+    """Two tracks on two cores: only the costlier one goes in halves (the other decodes
+    beside them); alone or on four cores every long one does; one core, none; a short
+    track or an MPEG-TS capture never."""
+    orig, dub = _info(7200, 6), _info(6900, 2)
+    assert envelope.plan_splits([dub, orig], 2) == [False, True]
+    assert envelope.plan_splits([orig, dub], 2) == [True, False]
+    assert envelope.plan_splits([dub, orig], 4) == [True, True]
+    assert envelope.plan_splits([dub], 2) == [True]
+    assert envelope.plan_splits([dub], 1) == [False]
+    # the same cost on both: neither gains by splitting on two cores
+    assert envelope.plan_splits([_info(7200, 2), _info(7200, 2)], 2) == [False, False]
+    assert envelope.plan_splits([_info(300, 2)], 2) == [False]           # under SPLIT_MIN_S
+    assert envelope.plan_splits([_info(7200, 2, "mpegts")], 2) == [False]

@@ -156,7 +156,7 @@ def test_decode_argvs(tmp_path):
     p = tmp_path / "a.mka"
     assert render.absolute_decode_args(p, 44100) == [
         "-copyts", "-i", str(p), "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0",
-        "-ac", "1", "-ar", "44100", "-f", "f32le", "pipe:1"]
+        "-ac", "1", "-ar", "44100", "-flush_packets", "0", "-f", "f32le", "pipe:1"]
     assert picture.signature_args(p, 2, -0.5, 4.0) == [
         "-copyts", "-ss", "0.000000", "-t", "4.000000", "-i", str(p), "-map", "0:2",
         "-an", "-sn", "-dn", "-vf", "scale=16:9:flags=area,format=gray,showinfo",

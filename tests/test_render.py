@@ -219,7 +219,7 @@ def test_render_args():
     assert render.render_args(Path("/d.mkv"), Path("/o.mkv"), "G", ["-c:a", "flac"], 48000,
                          Path("/x/out.mka")) == (
         ["-y", "-i", "/d.mkv", "-i", "/o.mkv", "-filter_complex", "G", "-map", "[out]",
-         "-c:a", "pcm_f32le", "-f", "nut", "pipe:1"],
+         "-c:a", "pcm_f32le", "-flush_packets", "0", "-f", "nut", "pipe:1"],
         ["-y", "-f", "nut", "-i", "pipe:0", "-c:a", "flac", "-ar", "48000",
          "-f", "matroska", "/x/out.mka"])
     assert render.render_args(Path("/d.mkv"), None, "G", [], 44100, Path("/o.mka"))[0][:4] == [

@@ -49,10 +49,6 @@ class WindowMatch:
     peaks: tuple[Peak, ...]      # best first
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(1, int(np.ceil(np.log2(max(n, 2)))))
-
-
 class Correlator:
     """Normalized cross-correlation of short windows against one long reference.
 
@@ -63,7 +59,10 @@ class Correlator:
     def __init__(self, ref: np.ndarray, max_window: int):
         self.ref = ref.astype(np.float64)
         self.n = len(ref)
-        self.nfft = _next_pow2(self.n + max_window)
+        # the next length whose factors are 2, 3 and 5 (as fast per sample as a power of
+        # two, and up to half as long: a 2-hour film's 20 Hz view, 144 240 lags, took
+        # 262 144-point FFTs, now 145 800)
+        self.nfft = sp_fft.next_fast_len(self.n + max_window, real=True)
         # Single precision FFTs (scipy's, ~2x numpy's double ones): the correlation only
         # ranks candidate offsets, which full-rate scoring then measures exactly.
         self.R = sp_fft.rfft(self.ref.astype(np.float32), self.nfft)

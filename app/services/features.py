@@ -58,6 +58,7 @@ class OnsetExtractor:
         self._fb = mel_filterbank(sr)
         self._window = np.hanning(WIN).astype(np.float32)
         self._carry = np.zeros(0, dtype=np.float32)
+        self._frames = np.zeros((0, NFFT), dtype=np.float32)
         self._prev: np.ndarray | None = None
         self._flux: list[np.ndarray] = []
         self._energy: list[np.ndarray] = []
@@ -69,10 +70,15 @@ class OnsetExtractor:
         if n_frames <= 0:
             self._carry = buf
             return
-        idx = np.arange(WIN)[None, :] + HOP * np.arange(n_frames)[:, None]
-        frames = buf[idx] * self._window
+        # The windowed frames go straight into a zero-padded NFFT-wide buffer kept between
+        # calls (a strided view of the block, no index array, no padding copy in the FFT).
+        if len(self._frames) < n_frames:
+            self._frames = np.zeros((n_frames, NFFT), dtype=np.float32)
+        frames = self._frames[:n_frames]
+        view = np.lib.stride_tricks.sliding_window_view(buf, WIN)[::HOP][:n_frames]
+        np.multiply(view, self._window, out=frames[:, :WIN])
         # scipy's FFT keeps float32 and batches the frames ~3x faster than numpy's
-        spec = np.abs(sp_fft.rfft(frames, n=NFFT, axis=1)).astype(np.float32) ** 2
+        spec = np.abs(sp_fft.rfft(frames, axis=1)) ** 2
         mel = spec @ self._fb.T
         logmel = np.log(mel + LOG_FLOOR)
         prev = logmel[:1] if self._prev is None else self._prev[None, :]

@@ -30,8 +30,8 @@ from typing import Callable
 import numpy as np
 
 from app.errors import MediaError
-from app.services.media import (MediaInfo, StreamInfo, ff_path, require_tools, run_ffmpeg,
-                                run_ffmpeg_capture, run_ffmpeg_pipe, run_ffprobe)
+from app.services.media import (PIPE_OUT, MediaInfo, StreamInfo, ff_path, require_tools,
+                                run_ffmpeg, run_ffmpeg_capture, run_ffmpeg_pipe, run_ffprobe)
 from app.services.timemap import TimeMap
 from app.services.types import GAP_FILLS
 
@@ -343,7 +343,7 @@ def render_args(dub_path: Path, orig_path: Path | None, graph: str, codec_args: 
     if orig_path is not None:
         args += ["-i", ff_path(orig_path)]
     producer = args + ["-filter_complex", graph, "-map", "[out]", "-c:a", "pcm_f32le",
-                       "-f", "nut", "pipe:1"]
+                       *PIPE_OUT, "-f", "nut", "pipe:1"]
     consumer = ["-y", "-f", "nut", "-i", "pipe:0", *codec_args, "-ar", str(sample_rate),
                 "-f", "matroska", ff_path(out_path)]
     return producer, consumer
@@ -380,7 +380,7 @@ def absolute_decode_args(path: Path, sample_rate: int) -> list[str]:
     filled with silence)."""
     return ["-copyts", "-i", ff_path(path), "-map", "0:a:0",
             "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(sample_rate),
-            "-f", "f32le", "pipe:1"]
+            *PIPE_OUT, "-f", "f32le", "pipe:1"]
 
 
 def _decode_absolute(path: Path, sample_rate: int) -> np.ndarray:
@@ -473,7 +473,7 @@ class RenderPlan:
         stdout instead of `track.path`, for a mux reading it as it comes."""
         if self.producer is None or self.encoder is None:
             return []
-        enc = self.encoder[:-1] + ["pipe:1"] if to_pipe else list(self.encoder)
+        enc = self.encoder[:-1] + [*PIPE_OUT, "pipe:1"] if to_pipe else list(self.encoder)
         return [self.producer, enc]
 
 

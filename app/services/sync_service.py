@@ -25,7 +25,8 @@ from app.errors import AlignmentError, InputError, MediaError, ModelError
 from app.services import evidence, features, mapdoc, media, subtitle_bitmaps, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
-from app.services.envelope import TrackEnvelope, track_envelope
+from app.services.embed import usable_cores
+from app.services.envelope import TrackEnvelope, plan_splits, track_envelope
 from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
 from app.services.speech import UNKNOWN_TAG, iso639_2, language_name
@@ -455,11 +456,15 @@ def _extract(src: Sources, rep: Reporter, timer: _Timer,
             rep.update("extract", (fractions["o"] + fractions["d"]) / 2, message)
         return report
 
+    tracks = [(src.dub, src.dub_stream)]
+    if orig is None:
+        tracks.append((src.orig, src.orig_stream))
+    split = plan_splits(tracks, usable_cores(64))
     with timer.stage("extract"), ThreadPoolExecutor(2) as pool:
-        fo = pool.submit(_original_envelope, src, progress_of("o")) \
+        fo = pool.submit(_original_envelope, src, progress_of("o"), split[1]) \
             if orig is None else None
         fd = pool.submit(track_envelope, src.dub, src.dub_stream, bed_only=False,
-                         progress=progress_of("d"))
+                         progress=progress_of("d"), split=split[0])
         o_env = fo.result() if fo is not None else orig
         d_env = fd.result()
     return Extracted(o_env.env, d_env.env, o_env.bands, d_env.bands,
@@ -468,10 +473,14 @@ def _extract(src: Sources, rep: Reporter, timer: _Timer,
                      _speed_hint(src.orig, src.dub))
 
 
-def _original_envelope(src: Sources,
-                       progress: Callable[[float], None] | None = None) -> TrackEnvelope:
-    """The original's envelopes, from its bed (centre dropped)."""
-    return track_envelope(src.orig, src.orig_stream, bed_only=True, progress=progress)
+def _original_envelope(src: Sources, progress: Callable[[float], None] | None = None,
+                       split: bool | None = None) -> TrackEnvelope:
+    """The original's envelopes, from its bed (centre dropped); `split`: as
+    track_envelope's (None: alone on the machine)."""
+    if split is None:
+        split = plan_splits([(src.orig, src.orig_stream)], usable_cores(64))[0]
+    return track_envelope(src.orig, src.orig_stream, bed_only=True, progress=progress,
+                          split=split)
 
 
 def _audio_anchors(ext: Extracted, mode: Mode, rep: Reporter, timer: _Timer) -> Fit | None:
