@@ -20,8 +20,9 @@ speech stage heard; and the map against the audio path's (`analyze --mode audio`
 once first): where both place the dub, how far apart (max and median, ms).
 
 --against DIR runs another checkout's CLI (e.g. `git archive` of main unpacked in DIR)
-in turn with this one's in every run, A (this) B (DIR) A B..., each printed and its
-medians apart: before and after under the same noise.
+in turn with this one's in every run, A (this) and B (DIR) — audio path: A B after one
+floor, B A after the next, so neither always runs right after the floor —, each printed
+and its medians apart: before and after under the same noise.
 
 Peak RSS is of the whole process tree: the CLI's Python and its ffmpeg children sampled
 together every 0.1 s (bench/treemem.py; pages shared between processes count in each);
