@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 
 logger = logging.getLogger(__name__)
@@ -33,3 +34,12 @@ def resolve_device(setting: str) -> str:
 def compute_type(device: str) -> str:
     """int8 on the CPU (fast, same accuracy for Whisper base), float16 on CUDA."""
     return "float16" if device == "cuda" else "int8"
+
+
+def usable_cores(cap: int | None = None) -> int:
+    """The cores this process may run on (its CPU affinity), at most `cap`."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, n if cap is None else min(cap, n))

@@ -30,6 +30,7 @@ from app.errors import InputError, MediaError
 from app.services import features
 from app.services import media
 from app.services.anchors import RunningPearson
+from app.services.device import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,15 @@ def decode_cost(info: media.MediaInfo, stream: media.StreamInfo) -> float:
 
 
 def plan_splits(tracks: Sequence[tuple[media.MediaInfo, media.StreamInfo]],
-                cores: int) -> list[bool]:
+                cores: int | None = None) -> list[bool]:
     """Which of the tracks decoded at once go in two halves: those whose container allows
     it (`splittable`) and whose decoding is over the cores' fair share of all of them
     (with 10 % slack). Two tracks on two cores: only the costlier one (the other decodes
     beside its halves; splitting both would only add processes and their overlaps:
-    -2 CPU s on a 2-hour film); one track alone: split; on four cores: both."""
+    -2 CPU s on a 2-hour film); one track alone: split; on four cores: both. `cores`:
+    None for those this process may use."""
     costs = [decode_cost(i, s) for i, s in tracks]
-    share = sum(costs) / max(1, cores)
+    share = sum(costs) / max(1, usable_cores() if cores is None else cores)
     return [splittable(i) and c > 1.1 * share for (i, _), c in zip(tracks, costs)]
 
 
@@ -82,10 +84,11 @@ def track_envelope(info: media.MediaInfo, stream: media.StreamInfo, *, bed_only:
     """Decode one audio stream and compute its envelope; see the module docstring.
 
     `keep_audio`: also return the 16 kHz signal (one pass then). `split`: force (True) or
-    forbid (False) decoding in two halves; None decides from `splittable`."""
+    forbid (False) decoding in two halves; None decides for the track decoded alone
+    (`plan_splits`)."""
     report = progress or (lambda f: None)
     if split is None:
-        split = splittable(info)
+        split = plan_splits([(info, stream)])[0]
     track = None
     if split and not keep_audio:
         track = _two_halves(info, stream, bed_only, report)

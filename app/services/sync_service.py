@@ -25,7 +25,6 @@ from app.errors import AlignmentError, InputError, MediaError, ModelError
 from app.services import evidence, features, mapdoc, media, subtitle_bitmaps, subtitles
 from app.services.align import Alignment, align_envelopes
 from app.services.edges import refine_edges
-from app.services.embed import usable_cores
 from app.services.envelope import TrackEnvelope, plan_splits, track_envelope
 from app.services.picture import refine_picture
 from app.services.progress import Progress, Reporter
@@ -459,7 +458,7 @@ def _extract(src: Sources, rep: Reporter, timer: _Timer,
     tracks = [(src.dub, src.dub_stream)]
     if orig is None:
         tracks.append((src.orig, src.orig_stream))
-    split = plan_splits(tracks, usable_cores(64))
+    split = plan_splits(tracks)
     with timer.stage("extract"), ThreadPoolExecutor(2) as pool:
         fo = pool.submit(_original_envelope, src, progress_of("o"), split[1]) \
             if orig is None else None
@@ -476,9 +475,7 @@ def _extract(src: Sources, rep: Reporter, timer: _Timer,
 def _original_envelope(src: Sources, progress: Callable[[float], None] | None = None,
                        split: bool | None = None) -> TrackEnvelope:
     """The original's envelopes, from its bed (centre dropped); `split`: as
-    track_envelope's (None: alone on the machine)."""
-    if split is None:
-        split = plan_splits([(src.orig, src.orig_stream)], usable_cores(64))[0]
+    track_envelope's (None: decoded alone)."""
     return track_envelope(src.orig, src.orig_stream, bed_only=True, progress=progress,
                           split=split)
 
