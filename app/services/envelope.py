@@ -50,7 +50,6 @@ SILENT_ONSET = 0.5
 class TrackEnvelope:
     env: np.ndarray               # onset envelope, FRAME_RATE frames per second
     bands: np.ndarray             # (frames, N_BANDS) onset per band group
-    audio: np.ndarray | None      # the 16 kHz signal, when asked to keep it
 
 
 def splittable(info: media.MediaInfo) -> bool:
@@ -79,21 +78,20 @@ def plan_splits(tracks: Sequence[tuple[media.MediaInfo, media.StreamInfo]],
 
 
 def track_envelope(info: media.MediaInfo, stream: media.StreamInfo, *, bed_only: bool,
-                   keep_audio: bool = False, progress: Callable[[float], None] | None = None,
+                   progress: Callable[[float], None] | None = None,
                    split: bool | None = None) -> TrackEnvelope:
     """Decode one audio stream and compute its envelope; see the module docstring.
 
-    `keep_audio`: also return the 16 kHz signal (one pass then). `split`: force (True) or
-    forbid (False) decoding in two halves; None decides for the track decoded alone
+    `split`: force (True) or forbid (False) decoding in two halves; None decides for the track decoded alone
     (`plan_splits`)."""
     report = progress or (lambda f: None)
     if split is None:
         split = plan_splits([(info, stream)])[0]
     track = None
-    if split and not keep_audio:
+    if split:
         track = _two_halves(info, stream, bed_only, report)
     if track is None:
-        track = _one_pass(info, stream, bed_only, keep_audio, report)
+        track = _one_pass(info, stream, bed_only, report)
     _require_sound(track, info, stream, bed_only)
     return track
 
@@ -112,22 +110,19 @@ def _require_sound(track: TrackEnvelope, info: media.MediaInfo, stream: media.St
                          "tracks if it has several")
 
 
-def _one_pass(info, stream, bed_only, keep_audio, report) -> TrackEnvelope:
+def _one_pass(info, stream, bed_only, report) -> TrackEnvelope:
     ex = features.OnsetExtractor()
     dur = max(info.duration, 1.0)
-    buf = media.AudioBuffer(dur) if keep_audio else None
     done = 0
     for block in media.iter_audio(info.path, stream, bed_only=bed_only):
         ex.feed(block)
-        if buf is not None:
-            buf.append(block)
         done += len(block)
         report(min(1.0, done / media.ANALYSIS_RATE / dur))
     env, _energy = ex.finish()
     if len(env) < 10:
         raise InputError(f"{info.path.name!r}: its audio is too short to analyse "
                          "(less than a second)")
-    return TrackEnvelope(env, ex.bands(), buf.array() if buf is not None else None)
+    return TrackEnvelope(env, ex.bands())
 
 
 @dataclass
@@ -260,4 +255,4 @@ def _two_halves(info, stream, bed_only, report) -> TrackEnvelope | None:
     env = np.concatenate([env_a, env_b[drop:]])
     bands = np.concatenate([first.extractor.bands(), second.extractor.bands()[drop:]])
     report(1.0)
-    return TrackEnvelope(env, bands, None)
+    return TrackEnvelope(env, bands)

@@ -350,7 +350,7 @@ def _find_map(req: SyncRequest, src: Sources, opts: RunOptions, settings: Engine
     (a further dub of a several-dub job: only the dub is decoded); `orig_speech`: what of
     the original's dialogue an earlier dub heard (not heard again)."""
     ext = _extract(src, rep, timer, orig)
-    shared = TrackEnvelope(ext.orig_env, ext.orig_bands, None)
+    shared = TrackEnvelope(ext.orig_env, ext.orig_bands)
     audio = _audio_anchors(ext, opts.mode, rep, timer)
     plan = plan_speech(opts.mode, audio, settings, ext.orig_dur, ext.dub_dur)
     listeners = _listeners(src, settings, orig_speech) if plan.transcribe else None
