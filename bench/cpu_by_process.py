@@ -32,6 +32,7 @@ WRAPPER = """#!/bin/sh
 exec {time} -a -o {log} -f "%U %S %e|{tool} %C" {real} "$@"
 """
 
+
 def role(args: str, orig: Path, dub: Path) -> str:
     """The part a process plays, from its arguments."""
     head = args.split(" -i ", 1)[0]            # the options before the first input
@@ -58,7 +59,9 @@ def one_run(root: Path, orig: Path, dub: Path, tmp: Path) -> dict[str, float]:
     shim.mkdir(exist_ok=True)
     log = tmp / "calls.log"
     log.unlink(missing_ok=True)
-    gnu_time = shutil.which("time", path="/usr/bin:/bin") or "/usr/bin/time"
+    gnu_time = shutil.which("time", path="/usr/bin:/bin")   # GNU time, not the shell's
+    if gnu_time is None:
+        raise SystemExit("GNU time is needed (/usr/bin/time: Debian's `time` package)")
     for tool in ("ffmpeg", "ffprobe"):
         real = shutil.which(tool)
         if real is None:
@@ -99,6 +102,8 @@ def main() -> int:
     args = ap.parse_args()
     case = args.case.resolve()
     orig, dub = case / "original.mkv", dub_file(case)
+    if not orig.is_file():
+        raise SystemExit(f"no original.mkv in {case} (a pair made by make_pair.py)")
     roots = [("A", ROOT)] + ([("B", args.against.resolve())] if args.against else [])
     runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in roots}
     floors: list[dict] = []
